@@ -1,0 +1,1 @@
+"""The Faust app, settings, CLI, connections and the pipeline stages."""

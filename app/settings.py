@@ -1,0 +1,151 @@
+"""The one settings object, read from environment variables.
+
+Names and defaults follow the original plugin server's configuration table where the
+setting still means something here; the rest is what the Faust design needs. Every
+field's description is what `plugin-server --help` prints.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["debug", "info", "warning", "error", "none"]
+
+
+class SettingsError(Exception):
+    """A setting from the environment has a value we cannot use."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True)
+
+    # --- stores -------------------------------------------------------------------------
+    DATABASE_URL: str = Field(
+        "postgres://localhost:5432/posthog",
+        description="Postgres URL (persons, plugin configs, storage, logs, jobs); "
+        "sqlite:///path for a single-node install",
+    )
+    REDIS_URL: str = Field("redis://127.0.0.1", description="Redis URL (cache, pub/sub, locks)")
+    REDIS_POOL_MIN_SIZE: int = Field(1, ge=0, description="minimum Redis connections per worker")
+    REDIS_POOL_MAX_SIZE: int = Field(3, ge=1, description="maximum Redis connections per worker")
+    CLICKHOUSE_HOST: str = Field("localhost", description="ClickHouse host (native protocol)")
+    CLICKHOUSE_PORT: int = Field(
+        0, ge=0, le=65535, description="ClickHouse native port; 0 = 9000, or 9440 when secure"
+    )
+    CLICKHOUSE_DATABASE: str = Field("default", description="ClickHouse database")
+    CLICKHOUSE_USER: str = Field("default", description="ClickHouse username")
+    CLICKHOUSE_PASSWORD: str | None = Field(None, description="ClickHouse password")
+    CLICKHOUSE_CA: str | None = Field(
+        None, description="ClickHouse CA certificate path, relative to BASE_DIR"
+    )
+    CLICKHOUSE_SECURE: bool = Field(False, description="use TLS for the ClickHouse connection")
+    EVENTS_STORE: Literal["clickhouse", "postgres"] = Field(
+        "clickhouse",
+        description="where the write stage stores events in cluster mode: ClickHouse, or the "
+        "Postgres pipeline's events table",
+    )
+
+    # --- Kafka ----------------------------------------------------------------------------
+    KAFKA_HOSTS: str = Field("127.0.0.1:9092", description="comma-delimited Kafka hosts")
+    KAFKA_CONSUMPTION_TOPIC: str = Field(
+        "events_plugin_ingestion", description="Kafka incoming events topic"
+    )
+    KAFKA_TOPIC_PREFIX: str = Field(
+        "plugin_server_", description="prefix of the topics between pipeline stages"
+    )
+    KAFKA_PARTITIONS: int = Field(
+        4, ge=1, description="partitions of the topics between stages (keep equal to the input's)"
+    )
+    KAFKA_CLIENT_CERT_B64: str | None = Field(None, description="Kafka certificate in Base64")
+    KAFKA_CLIENT_CERT_KEY_B64: str | None = Field(
+        None, description="Kafka certificate key in Base64"
+    )
+    KAFKA_TRUSTED_CERT_B64: str | None = Field(None, description="Kafka trusted CA in Base64")
+    KAFKA_PRODUCER_MAX_QUEUE_SIZE: int = Field(
+        1000, ge=1, description="events in one batch message between stages before it is sent"
+    )
+    KAFKA_FLUSH_FREQUENCY_MS: int = Field(
+        500, ge=1, description="longest a batch between stages waits to fill, in ms"
+    )
+    KAFKA_MAX_MESSAGE_BATCH_SIZE: int = Field(
+        900_000, ge=1024, description="bytes in one batch message between stages before it is sent"
+    )
+
+    # --- workers, plugins, scheduling --------------------------------------------------------
+    BASE_DIR: str = Field(".", description="base path for resolving local plugins")
+    WORKER_CONCURRENCY: int = Field(
+        0, ge=0, description="plugin calls running at once per worker process; 0 = all cores"
+    )
+    TASKS_PER_WORKER: int = Field(10, ge=1, description="parallel tasks per plugin thread")
+    TASK_TIMEOUT: float = Field(
+        30.0, gt=0, description="seconds a single plugin call (and any loop in it) may run"
+    )
+    SCHEDULE_LOCK_TTL: int = Field(60, ge=1, description="seconds to hold the schedule lock")
+    PLUGINS_RELOAD_PUBSUB_CHANNEL: str = Field(
+        "reload-plugins", description="Redis channel for reload events"
+    )
+    DISTINCT_ID_LRU_SIZE: int = Field(
+        10_000, ge=0, description="size of persons distinct ID LRU cache"
+    )
+
+    # --- GeoIP, logging, modes -------------------------------------------------------------
+    DISABLE_MMDB: bool = Field(False, description="whether to disable MMDB IP location")
+    MMDB_PATH: str | None = Field(
+        None,
+        description="GeoLite2/GeoIP2 City .mmdb file; unset = the bundled GeoLite2 test database",
+    )
+    LOG_LEVEL: LogLevel = Field("info", description="minimum log level")
+    PLUGIN_SERVER_IDLE: bool = Field(
+        False, description="whether to disengage the plugin server, e.g. for development"
+    )
+    WEB_PORT: int = Field(
+        6066, ge=0, le=65535, description="port of the worker's health and capture endpoints"
+    )
+    WEB_HOST: str = Field("127.0.0.1", description="address the worker's web server binds")
+    DATA_DIR: str = Field(
+        ".plugin-server",
+        description="local state of the embedded mode and the worker (table stores)",
+    )
+
+    @field_validator("LOG_LEVEL", mode="before")
+    @classmethod
+    def _lower_level(cls, value: object) -> object:
+        # the original accepted `warn`; keep that spelling working
+        if isinstance(value, str):
+            value = value.lower()
+            return "warning" if value == "warn" else value
+        return value
+
+    @property
+    def kafka_bootstrap(self) -> list[str]:
+        return [host.strip() for host in self.KAFKA_HOSTS.split(",") if host.strip()]
+
+    @property
+    def worker_concurrency(self) -> int:
+        return self.WORKER_CONCURRENCY or (os.cpu_count() or 1)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment (and `overrides`).
+
+    Raises SettingsError naming each bad variable and the form it expects.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = ".".join(str(part) for part in err["loc"])
+            problems.append(f"{name}={err.get('input')!r}: {err['msg']}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,94 @@
+"""The interfaces `meta` talks to, with two implementations each: in-process
+(`memory.py`, for the embedded mode and the authoring kit) and the real servers
+(`redis.py`, `sql.py`, ...).
+
+Plugin code is synchronous and runs on the runtime's plugin threads, so these
+interfaces are synchronous too; real implementations use thread-safe clients.
+Every key is already namespaced per plugin config by the caller (`extensions/`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+
+class CacheBackend(Protocol):
+    """Redis semantics: values are JSON text; TTLs in seconds."""
+
+    def get(self, key: str) -> str | None: ...
+    def set(self, key: str, value: str, ttl_seconds: int | None = None) -> None: ...
+    def incr(self, key: str, by: int = 1) -> int: ...
+    def expire(self, key: str, ttl_seconds: int) -> bool: ...
+    def lpush(self, key: str, values: list[str]) -> int: ...
+    def lrange(self, key: str, start: int, stop: int) -> list[str]: ...
+    def llen(self, key: str) -> int: ...
+    def lpop(self, key: str, count: int = 1) -> list[str]: ...
+    def lrem(self, key: str, count: int, value: str) -> int: ...
+    def delete(self, key: str) -> None: ...
+
+
+class StorageBackend(Protocol):
+    """Persistent key/value per plugin config; values are JSON text."""
+
+    def get(self, plugin_config_id: int, key: str) -> str | None: ...
+    def set(self, plugin_config_id: int, key: str, value: str) -> None: ...
+    def delete(self, plugin_config_id: int, key: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    team_id: int
+    plugin_id: int
+    plugin_config_id: int
+    timestamp: datetime
+    source: str  # "PLUGIN" (meta.logger) or "SYSTEM" (the runtime)
+    level: str  # debug, info, warning, error
+    message: str
+
+
+class LogSink(Protocol):
+    def write(self, entry: LogEntry) -> None: ...
+
+
+class JobQueue(Protocol):
+    """Where `meta.jobs` enqueues; the jobs topology implements it in cluster mode."""
+
+    def enqueue(
+        self, *, plugin_config_id: int, team_id: int, name: str, payload: Any, run_at: datetime
+    ) -> None: ...
+
+
+class CaptureSink(Protocol):
+    """Where `posthog.capture` sends a capture message (the input topic's format)."""
+
+    def capture(self, message: Mapping[str, Any]) -> None: ...
+
+
+class GeoIPReader(Protocol):
+    def city(self, ip: str) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    status_text: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class HttpClient(Protocol):
+    """What `fetch` uses; raises ConnectionError/TimeoutError on network failure and
+    ValueError on an unusable URL."""
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None,
+        body: bytes | None,
+        timeout: float,
+    ) -> HttpResponse: ...

@@ -1,0 +1,34 @@
+"""Errors of the plugin runtime, each with a message a plugin author or operator can act on."""
+
+from __future__ import annotations
+
+
+class PluginError(Exception):
+    """Base of every error the runtime raises about a plugin."""
+
+
+class PluginLoadError(PluginError):
+    """The plugin could not be loaded: bad archive, bad plugin.json, syntax error, bad import."""
+
+
+class ForbiddenImportError(PluginLoadError):
+    """The plugin imports a module outside the allowlist."""
+
+
+class PluginConfigError(PluginError):
+    """A team's config does not match the plugin's config schema."""
+
+
+class PluginTimeoutError(PluginError):
+    """A plugin call ran past its time limit."""
+
+
+class PluginMemoryError(PluginError):
+    """A plugin call went past its memory bound."""
+
+
+class RetryError(Exception):
+    """Raised by plugin code to ask for the batch or job to be tried again later.
+
+    It is also the name plugins see in their globals.
+    """

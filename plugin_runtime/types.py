@@ -1,0 +1,40 @@
+"""What the app hands the runtime: a plugin's source and a team's config of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PluginSource:
+    """A plugin as installed: its plugin.json and its files (path -> text)."""
+
+    id: int
+    name: str
+    plugin_json: dict[str, Any]
+    files: dict[str, str]
+
+    @property
+    def main(self) -> str:
+        return str(self.plugin_json.get("main") or "plugin.py")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    file_name: str
+    content_type: str
+    contents: bytes
+
+
+@dataclass(frozen=True)
+class PluginConfigRecord:
+    """One team's installation of one plugin, as stored in `plugin_configs`."""
+
+    id: int
+    team_id: int
+    plugin: PluginSource
+    order: int = 0
+    enabled: bool = True
+    config: dict[str, Any] = field(default_factory=dict)
+    attachments: dict[str, Attachment] = field(default_factory=dict)

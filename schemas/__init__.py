@@ -1,0 +1,1 @@
+"""Data contracts: event records, SQL tables and migrations, ClickHouse DDL, plugin.json schema."""

@@ -1,0 +1,175 @@
+"""SQL tables (SQLAlchemy Core), shared by Postgres in cluster mode and SQLite in embedded mode.
+
+Postgres is the system of record for teams, plugins, plugin configs, plugin storage and
+attachments, plugin logs, persons and their distinct ids. The `events` table is the
+Postgres pipeline's event store (ClickHouse holds events in production); its unique uuid
+makes a re-delivered event a no-op.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; Postgres gets a real bigint.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+def _now() -> Column[object]:
+    return Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+teams = Table(
+    "teams",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, server_default=""),
+    Column("api_token", String(200), nullable=True, unique=True),
+    Column("anonymize_ips", Boolean, nullable=False, server_default="0"),
+    Column("ingested_event", Boolean, nullable=False, server_default="0"),
+    _now(),
+)
+
+plugins = Table(
+    "plugins",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("url", Text, nullable=False, server_default=""),
+    # plugin.json as the author wrote it; validated when the plugin is installed
+    Column("plugin_json", Json, nullable=False),
+    # the plugin's files, path -> text (what a folder, zip or tar.gz held)
+    Column("source", Json, nullable=False),
+    # detected at load: which of the plugin functions exist
+    Column("capabilities", Json, nullable=False, server_default="[]"),
+    _now(),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+plugin_configs = Table(
+    "plugin_configs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("team_id", Id, ForeignKey("teams.id", ondelete="CASCADE"), nullable=False),
+    Column("plugin_id", Id, ForeignKey("plugins.id", ondelete="CASCADE"), nullable=False),
+    Column("enabled", Boolean, nullable=False, server_default="1"),
+    Column("order", Integer, nullable=False, server_default="0"),
+    Column("config", Json, nullable=False, server_default="{}"),
+    # the last error of setup or a call: {"message", "name", "time", "event"?}
+    Column("error", Json, nullable=True),
+    _now(),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_plugin_configs_team", "team_id", "enabled"),
+)
+
+plugin_attachments = Table(
+    "plugin_attachments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "plugin_config_id",
+        Id,
+        ForeignKey("plugin_configs.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("team_id", Id, nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("content_type", String(200), nullable=False),
+    Column("file_name", String(200), nullable=False),
+    Column("contents", LargeBinary, nullable=False),
+    UniqueConstraint("plugin_config_id", "key"),
+)
+
+plugin_storage = Table(
+    "plugin_storage",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("plugin_config_id", Id, nullable=False),
+    Column("key", String(400), nullable=False),
+    # JSON text, so values round-trip exactly as the plugin stored them
+    Column("value", Text, nullable=False),
+    UniqueConstraint("plugin_config_id", "key"),
+)
+
+plugin_logs = Table(
+    "plugin_logs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("team_id", Id, nullable=False),
+    Column("plugin_id", Id, nullable=False),
+    Column("plugin_config_id", Id, nullable=False),
+    Column("timestamp", DateTime(timezone=True), nullable=False),
+    # SYSTEM (the runtime) or PLUGIN (meta.logger)
+    Column("source", String(20), nullable=False),
+    Column("level", String(20), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("instance_id", String(64), nullable=False, server_default=""),
+    Index("ix_plugin_logs_config_time", "plugin_config_id", "timestamp"),
+)
+
+persons = Table(
+    "persons",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("team_id", Id, nullable=False),
+    Column("properties", Json, nullable=False, server_default="{}"),
+    Column("properties_last_updated_at", Json, nullable=False, server_default="{}"),
+    Column("is_identified", Boolean, nullable=False, server_default="0"),
+    Column("version", BigInteger, nullable=False, server_default="0"),
+    _now(),
+    Index("ix_persons_team", "team_id"),
+)
+
+person_distinct_ids = Table(
+    "person_distinct_ids",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("team_id", Id, nullable=False),
+    Column("distinct_id", String(400), nullable=False),
+    Column("person_id", Id, ForeignKey("persons.id", ondelete="CASCADE"), nullable=False),
+    UniqueConstraint("team_id", "distinct_id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("team_id", Id, nullable=False),
+    Column("event", String(400), nullable=False),
+    Column("distinct_id", String(400), nullable=False),
+    Column("person_uuid", String(36), nullable=True),
+    Column("properties", Json, nullable=False),
+    Column("elements_chain", Text, nullable=False, server_default=""),
+    Column("timestamp", DateTime(timezone=True), nullable=False),
+    _now(),
+    Index("ix_events_team_time", "team_id", "timestamp"),
+)

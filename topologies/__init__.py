@@ -1,0 +1,1 @@
+"""The streaming graph: topics, agents, tables and timers."""
