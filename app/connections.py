@@ -1,0 +1,62 @@
+"""The one place that turns settings into connections: SQL engines, Redis, ClickHouse, GeoIP."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from app.settings import Settings
+
+_ASYNC_DRIVERS = {"postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
+# plugin code is synchronous and runs on plugin threads, so `meta.storage` and the plugin
+# log sink use a blocking driver of the same database
+_SYNC_DRIVERS = {"postgresql": "postgresql+psycopg", "sqlite": "sqlite"}
+
+
+def _scheme_and_rest(url: str) -> tuple[str, str]:
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"DATABASE_URL {url!r} is not a URL (postgres://... or sqlite:///...)")
+    base = scheme.split("+", 1)[0]
+    if base in ("postgres", "postgresql"):
+        return "postgresql", rest
+    if base == "sqlite":
+        return "sqlite", rest
+    raise ValueError(
+        f"DATABASE_URL scheme {scheme!r} is not supported: use postgres:// or sqlite://"
+    )
+
+
+def database_url(url: str, *, sync: bool = False) -> str:
+    """The SQLAlchemy URL for DATABASE_URL, with the driver this project uses."""
+    kind, rest = _scheme_and_rest(url)
+    driver = (_SYNC_DRIVERS if sync else _ASYNC_DRIVERS)[kind]
+    return f"{driver}://{rest}"
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    # WAL lets the plugin threads' blocking connection and the pipeline's async one
+    # work on the same file without "database is locked" on every write
+    cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def async_engine(settings: Settings) -> AsyncEngine:
+    url = database_url(settings.DATABASE_URL)
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+
+
+def sync_engine(settings: Settings) -> Engine:
+    url = database_url(settings.DATABASE_URL, sync=True)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_size=settings.worker_concurrency + 1, pool_pre_ping=True)

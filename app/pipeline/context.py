@@ -1,0 +1,19 @@
+"""What the stages work with: the stores and the plugin runtime of this process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from plugin_runtime.runtime import PluginRuntime
+
+from app.stores.events import EventStore
+from app.stores.persons import PersonStore
+from app.stores.teams import TeamStore
+
+
+@dataclass
+class PipelineContext:
+    teams: TeamStore
+    persons: PersonStore
+    events: EventStore
+    plugins: PluginRuntime

@@ -1,0 +1,19 @@
+"""The exports stage: stored events to each team's `on_event` and export buffers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.pipeline.context import PipelineContext
+from app.pipeline.output import StageOutput
+
+
+async def export_events(ctx: PipelineContext, events: list[dict[str, Any]]) -> StageOutput:
+    """Hand stored events to the plugins; plugin errors are recorded by the runtime."""
+    by_team: dict[int, list[dict[str, Any]]] = {}
+    for event in events:
+        by_team.setdefault(event["team_id"], []).append(event)
+    for team_id, team_events in by_team.items():
+        await ctx.plugins.on_events(team_id, team_events)
+        await ctx.plugins.export_events(team_id, team_events)
+    return StageOutput(events=events)

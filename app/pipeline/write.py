@@ -1,0 +1,94 @@
+"""The write stage: person properties first, then the event rows, then the stored events
+for the exports stage."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from app.pipeline.context import PipelineContext
+from app.pipeline.dead_letters import dead_letter
+from app.pipeline.output import StageOutput
+from app.pipeline.person_properties import apply_updates, with_derived_updates
+from app.pipeline.timestamps import format_iso, parse_iso
+from app.stores.persons import Person
+
+STAGE = "write"
+
+
+def stored_row(
+    event: dict[str, Any], properties: dict[str, Any], person: Person, created_at: datetime
+) -> dict[str, Any]:
+    """The event as every event store writes it."""
+    return {
+        "uuid": event["uuid"],
+        "event": event["event"],
+        "properties": properties,
+        "timestamp": parse_iso(event["timestamp"]),
+        "team_id": event["team_id"],
+        "distinct_id": event["distinct_id"],
+        "elements_chain": event.get("elements_chain") or "",
+        "created_at": created_at,
+        "person_id": person.uuid,
+        "person_properties": dict(person.properties),
+        "person_created_at": person.created_at,
+    }
+
+
+def stored_event(event: dict[str, Any], row: dict[str, Any], person: Person) -> dict[str, Any]:
+    """The event as `on_event` and `export_events` see it: stored form, with its person."""
+    return {
+        "uuid": row["uuid"],
+        "event": row["event"],
+        "distinct_id": row["distinct_id"],
+        "team_id": row["team_id"],
+        "properties": row["properties"],
+        "timestamp": event["timestamp"],
+        "ip": event.get("ip"),
+        "site_url": event.get("site_url"),
+        "now": event.get("now"),
+        "sent_at": event.get("sent_at"),
+        "elements": [],
+        "person": {
+            "uuid": person.uuid,
+            "properties": dict(person.properties),
+            "created_at": format_iso(person.created_at),
+        },
+    }
+
+
+async def write_events(ctx: PipelineContext, events: list[dict[str, Any]]) -> StageOutput:
+    """Store the batch; returns the stored events, and dead letters for unknown teams.
+
+    A store that fails raises: the batch is retried, never half-acknowledged.
+    """
+    out = StageOutput()
+    teams = await ctx.teams.get_many({e["team_id"] for e in events})
+    known = []
+    for event in events:
+        if teams.get(event["team_id"]) is None:
+            error = f"No team found with ID {event['team_id']}. Can't ingest event."
+            out.dead_letters.append(dead_letter(STAGE, error, event=event))
+        else:
+            known.append(event)
+    # a plugin may have changed the distinct id, so persons are looked up again here
+    person_ids = await ctx.persons.ensure({(e["team_id"], e["distinct_id"]) for e in known})
+    people = await ctx.persons.load(person_ids.values())
+    changed: dict[int, Person] = {}
+    created_at = datetime.now(UTC)
+    rows = []
+    for event in known:
+        team = teams[event["team_id"]]
+        properties = event["properties"]
+        if event.get("ip") and team is not None and not team.anonymize_ips:
+            properties.setdefault("$ip", event["ip"])
+        person = people[person_ids[(event["team_id"], event["distinct_id"])]]
+        properties = with_derived_updates(properties)
+        if event["event"] != "$groupidentify" and apply_updates(person.properties, properties):
+            changed[person.id] = person
+        row = stored_row(event, properties, person, created_at)
+        rows.append(row)
+        out.events.append(stored_event(event, row, person))
+    await ctx.persons.save_properties(changed.values())
+    await ctx.events.write(rows)
+    return out

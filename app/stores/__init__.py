@@ -1,0 +1,1 @@
+"""Stores the pipeline reads and writes: teams, persons, events, plugin configs."""
