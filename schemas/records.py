@@ -53,3 +53,9 @@ class DeadLetter(faust.Record, serializer="orjson", include_metadata=False):
     event_uuid: str | None
     payload: dict[str, Any] | None
     raw_payload: str | None = None
+
+
+class CaptureBatch(faust.Record, serializer="orjson", include_metadata=False):
+    """Capture messages of one input partition as they arrived (JSON text each)."""
+
+    messages: list[str]

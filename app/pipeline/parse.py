@@ -103,7 +103,7 @@ def _read_time(event: dict[str, Any], key: str, *, default: datetime | None) -> 
         raise InvalidEvent(f"{key} is not ISO-8601: {value!r}") from None
 
 
-def parse_messages(raw_messages: Sequence[bytes]) -> StageOutput:
+def parse_messages(raw_messages: Sequence[bytes | str]) -> StageOutput:
     """Decode and validate capture messages; each bad one becomes a dead letter."""
     out = StageOutput()
     for raw in raw_messages:

@@ -6,9 +6,11 @@ Every store makes a re-written event a no-op: the event uuid is the key.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -72,3 +74,60 @@ class SqlEventStore:
                 }
                 for r in rows
             ]
+
+
+class ClickHouseEventStore:
+    """Events in ClickHouse's `events` table (ReplacingMergeTree: a re-written uuid collapses).
+
+    The client is blocking (chDB in-process, or clickhouse-driver), so calls run on a thread.
+    """
+
+    COLUMNS = (
+        "uuid", "event", "properties", "timestamp", "team_id", "distinct_id",
+        "elements_chain", "created_at", "person_id", "person_properties",
+    )  # fmt: skip
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    async def write(self, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        values = [
+            (
+                r["uuid"],
+                r["event"],
+                orjson.dumps(r["properties"]).decode(),
+                r["timestamp"],
+                r["team_id"],
+                r["distinct_id"],
+                r["elements_chain"],
+                r["created_at"],
+                r["person_id"],
+                orjson.dumps(r["person_properties"]).decode(),
+            )
+            for r in rows
+        ]
+        await asyncio.to_thread(self._client.insert_rows, "events", self.COLUMNS, values)
+
+    async def read(self, team_id: int, *, limit: int = 100) -> list[dict[str, Any]]:
+        sql = (
+            "SELECT toString(uuid), event, distinct_id, team_id, properties, timestamp,"
+            " toString(person_id) FROM events FINAL WHERE team_id = %(team_id)s"
+            " ORDER BY timestamp DESC LIMIT %(limit)s"
+        )
+        rows = await asyncio.to_thread(
+            self._client.execute, sql, {"team_id": team_id, "limit": limit}
+        )
+        return [
+            {
+                "uuid": r[0],
+                "event": r[1],
+                "distinct_id": r[2],
+                "team_id": r[3],
+                "properties": orjson.loads(r[4]),
+                "timestamp": r[5],
+                "person_id": r[6],
+            }
+            for r in rows
+        ]

@@ -1,0 +1,167 @@
+"""`plugin-server`: the command line of both run modes.
+
+Modes, in the original's order of precedence: --help, --version, --healthcheck,
+--migrate, --idle (or PLUGIN_SERVER_IDLE); then the subcommands `dev`, `worker`,
+`ingest FILE`, `plugin test PATH`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+from app.settings import Settings, SettingsError, load_settings
+
+IDLE_LOG_INTERVAL = 30.0  # seconds between the idle mode's reminders, as the original
+
+_DESCRIPTION = """\
+A plugin server for product-analytics events: it ingests PostHog capture messages,
+resolves persons, runs each team's sandboxed Python plugins and stores the events.
+
+commands:
+  dev                 embedded mode, no servers: runs example (or your) events through the
+                      pipeline with SQLite and chDB, shows them, then serves /capture
+  worker              cluster mode: a Faust worker on Kafka (same as `faust -A app worker`)
+  ingest FILE         run the embedded pipeline over a JSON-lines file of capture messages
+  plugin test PATH    run a plugin folder on sample events and print results and logs
+"""
+
+
+def _settings_help() -> str:
+    lines = ["settings (environment variables):"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = "null" if default is None else repr(default)
+        lines.append(f"  {name:<32} {field.description or ''} (default {shown})")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="plugin-server",
+        description=_DESCRIPTION,
+        epilog=_settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--version", action="store_true", help="print the version")
+    parser.add_argument(
+        "--healthcheck",
+        action="store_true",
+        help="exit 0 if a worker pinged Redis in the last minute, else 1",
+    )
+    parser.add_argument(
+        "--migrate",
+        action="store_true",
+        help="apply the SQL migrations to DATABASE_URL and the ClickHouse DDL, then exit",
+    )
+    parser.add_argument("--idle", action="store_true", help="start without processing anything")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    dev = commands.add_parser("dev", help="embedded mode with no servers")
+    dev.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="plugin folder, zip or tar.gz to install (repeatable); default: the bundled example",
+    )
+    dev.add_argument("--events", metavar="FILE", help="JSON-lines capture messages to run first")
+    dev.add_argument("--once", action="store_true", help="exit after showing the events")
+    dev.add_argument("--port", type=int, default=8000, help="capture endpoint port (default 8000)")
+
+    commands.add_parser("worker", help="cluster mode: a Faust worker", add_help=False)
+
+    ingest = commands.add_parser("ingest", help="embedded pipeline over a JSON-lines file")
+    ingest.add_argument("file", help="JSON-lines capture messages ('-' for standard input)")
+    ingest.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="plugin folder, zip or tar.gz to install for every team in the file",
+    )
+    ingest.add_argument("--show", action="store_true", help="print the stored events")
+
+    plugin = commands.add_parser("plugin", help="plugin authoring tools")
+    plugin_commands = plugin.add_subparsers(dest="plugin_command", metavar="COMMAND", required=True)
+    plugin_test = plugin_commands.add_parser("test", help="run a plugin on sample events")
+    plugin_test.add_argument("path", help="plugin folder, zip or tar.gz")
+    plugin_test.add_argument(
+        "--events", metavar="FILE", help="JSON lines or a JSON array of events"
+    )
+    return parser
+
+
+def _run_worker(settings: Settings, extra: Sequence[str]) -> int:
+    level = "warn" if settings.LOG_LEVEL in ("warning", "none") else settings.LOG_LEVEL
+    argv = [sys.executable, "-m", "faust", "-A", "app", "worker", "-l", level, *extra]
+    os.execv(sys.executable, argv)
+    return 0  # not reached
+
+
+def _idle() -> int:
+    print("plugin server is idle: PLUGIN_SERVER_IDLE or --idle is set, nothing is processed")
+    try:
+        while True:
+            time.sleep(IDLE_LOG_INTERVAL)
+            print("plugin server is still idle")
+    except KeyboardInterrupt:
+        return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # everything after `worker` goes to Faust's own worker options
+    worker_extra: list[str] = []
+    if "worker" in args_list:
+        index = args_list.index("worker")
+        args_list, worker_extra = args_list[: index + 1], args_list[index + 1 :]
+    args = parser.parse_args(args_list)
+
+    if args.version:
+        from app.health import server_version
+
+        print(f"plugin-server {server_version()}")
+        return 0
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"plugin-server: {exc}", file=sys.stderr)
+        return 2
+    if args.healthcheck:
+        from app.health import check
+
+        healthy, detail = asyncio.run(check(settings))
+        print(("healthy: " if healthy else "unhealthy: ") + detail)
+        return 0 if healthy else 1
+    if args.migrate:
+        from app.migrate import migrate_all
+
+        return asyncio.run(migrate_all(settings))
+    if args.idle or settings.PLUGIN_SERVER_IDLE:
+        return _idle()
+    if args.command == "worker":
+        return _run_worker(settings, worker_extra)
+    if args.command == "dev":
+        from app.dev import run_dev
+
+        return asyncio.run(run_dev(settings, args))
+    if args.command == "ingest":
+        from app.dev import run_ingest
+
+        return asyncio.run(run_ingest(settings, args))
+    if args.command == "plugin":
+        from plugin_runtime.authoring import run_plugin_test
+
+        return run_plugin_test(args.path, args.events, sys.stdout)
+    parser.print_help()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Ingress: capture messages from the input topic into batches for the parse agent.
+
+The input topic holds one capture message per Kafka message, written by capture
+endpoints we do not control. Faust's stream pays about 200 µs of CPU per message, more
+than the whole chain spends on an event, so this consumer reads the input with
+aiokafka's `getmany` instead and forwards one batch per input partition. Offsets are
+committed only after the batches are delivered: at-least-once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from app.faust_app import APP_ID
+from schemas.records import CaptureBatch
+from topologies.topics import app, parse_topic, settings
+
+log = logging.getLogger(__name__)
+
+POLL_TIMEOUT_MS = 100  # how long one poll waits for messages
+INGRESS_GROUP = f"{APP_ID}-ingestion"
+
+
+def _batches(texts: list[str], max_events: int, max_bytes: int) -> list[list[str]]:
+    batches: list[list[str]] = [[]]
+    size = 0
+    for text in texts:
+        if batches[-1] and (len(batches[-1]) >= max_events or size + len(text) > max_bytes):
+            batches.append([])
+            size = 0
+        batches[-1].append(text)
+        size += len(text) + 4
+    return batches
+
+
+async def _forward(partition: int, texts: list[str]) -> list[asyncio.Future[object]]:
+    target = partition % settings.KAFKA_PARTITIONS
+    futures = []
+    for batch in _batches(
+        texts, settings.KAFKA_PRODUCER_MAX_QUEUE_SIZE, settings.KAFKA_MAX_MESSAGE_BATCH_SIZE
+    ):
+        futures.append(
+            await app.producer.send(
+                topic=parse_topic.get_topic_name(),
+                key=None,
+                value=CaptureBatch(messages=batch).dumps(),
+                partition=target,
+                timestamp=None,
+                headers=None,
+            )
+        )
+    return futures
+
+
+@app.task
+async def ingest_capture_messages() -> None:
+    consumer = AIOKafkaConsumer(
+        settings.KAFKA_CONSUMPTION_TOPIC,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=INGRESS_GROUP,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=3_000,
+        max_poll_records=settings.KAFKA_PRODUCER_MAX_QUEUE_SIZE * settings.KAFKA_PARTITIONS,
+    )
+    await consumer.start()
+    try:
+        while True:
+            polled = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS)
+            if not polled:
+                continue
+            deliveries = []
+            offsets: dict[TopicPartition, int] = {}
+            for tp, records in polled.items():
+                texts = [
+                    r.value.decode("utf-8", "replace") if r.value is not None else "null"
+                    for r in records
+                ]
+                deliveries.extend(await _forward(tp.partition, texts))
+                offsets[tp] = records[-1].offset + 1
+            await asyncio.gather(*deliveries)
+            await consumer.commit(offsets)
+    finally:
+        await consumer.stop()

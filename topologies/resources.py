@@ -1,0 +1,33 @@
+"""The worker's stores and plugin runtime: built once per process, closed with the worker."""
+
+from __future__ import annotations
+
+import asyncio
+
+from app.resources import Resources, open_cluster_resources
+from mode import Service
+
+from app.pipeline.context import PipelineContext
+from topologies.topics import app, settings
+
+_ready = asyncio.Event()
+_resources: Resources | None = None
+
+
+async def context() -> PipelineContext:
+    """The pipeline context; agents wait here until the worker has built it."""
+    await _ready.wait()
+    assert _resources is not None
+    return _resources.context
+
+
+@app.service
+class PipelineResources(Service):
+    async def on_start(self) -> None:
+        global _resources
+        _resources = await open_cluster_resources(settings)
+        _ready.set()
+
+    async def on_stop(self) -> None:
+        if _resources is not None:
+            await _resources.close()

@@ -1,0 +1,29 @@
+"""The app and its topics. Stage topics carry `EventBatch`es that keep their input partition."""
+
+from __future__ import annotations
+
+from app.faust_app import create_app
+from app.settings import get_settings
+from schemas.records import CaptureBatch, DeadLetter, EventBatch
+
+settings = get_settings()
+app = create_app(settings)
+
+_prefix = settings.KAFKA_TOPIC_PREFIX
+
+
+def _stage_topic(name: str, value_type: type) -> object:
+    return app.topic(
+        f"{_prefix}{name}",
+        value_type=value_type,
+        partitions=settings.KAFKA_PARTITIONS,
+        internal=True,
+    )
+
+
+parse_topic = _stage_topic("parse", CaptureBatch)
+persons_topic = _stage_topic("persons", EventBatch)
+plugins_topic = _stage_topic("plugins", EventBatch)
+write_topic = _stage_topic("write", EventBatch)
+written_topic = _stage_topic("events_written", EventBatch)
+dead_letter_topic = app.topic("events_dead_letter_queue", value_type=DeadLetter, internal=True)
