@@ -1,0 +1,100 @@
+"""HTTP capture requests (PostHog's /capture, /e, /batch bodies) to capture messages.
+
+Both the embedded capture server and the worker's endpoint use this, so a request is
+accepted or refused with the same reason in either mode.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from app.pipeline.timestamps import format_iso
+
+MAX_BATCH_EVENTS = 10_000  # events in one request; larger batches are refused, not cut
+
+
+class CaptureError(ValueError):
+    """The request cannot be ingested; the message is the HTTP 400 reason."""
+
+
+def _events_of(body: Any) -> tuple[list[Any], str | None]:
+    if isinstance(body, list):
+        return body, None
+    if not isinstance(body, dict):
+        raise CaptureError("body must be a JSON object or array")
+    token = body.get("api_key") or body.get("token")
+    if "batch" in body:
+        batch = body["batch"]
+        if not isinstance(batch, list):
+            raise CaptureError("batch must be an array of events")
+        return batch, token
+    return [body], token
+
+
+def _distinct_id(event: dict[str, Any]) -> str:
+    properties = event.get("properties") or {}
+    for value in (
+        event.get("distinct_id"),
+        properties.get("distinct_id"),
+        properties.get("$distinct_id"),
+    ):
+        if value not in (None, ""):
+            return str(value)[:200]  # as PostHog's capture cuts it
+    raise CaptureError("event has no distinct_id (top level or in properties)")
+
+
+def capture_messages(
+    raw_body: bytes, *, team_id: int, ip: str | None, site_url: str
+) -> list[dict[str, Any]]:
+    """The capture messages of one request body; raises CaptureError with the reason."""
+    try:
+        body = orjson.loads(raw_body)
+    except orjson.JSONDecodeError as exc:
+        raise CaptureError(f"body is not valid JSON: {exc}") from None
+    events, _token = _events_of(body)
+    if not events:
+        raise CaptureError("no events in the request")
+    if len(events) > MAX_BATCH_EVENTS:
+        raise CaptureError(f"{len(events)} events in one request; at most {MAX_BATCH_EVENTS}")
+    now = format_iso(datetime.now(UTC))
+    sent_at = body.get("sent_at") if isinstance(body, dict) else None
+    messages = []
+    for index, event in enumerate(events):
+        if not isinstance(event, dict):
+            raise CaptureError(f"event {index} is not a JSON object")
+        if not isinstance(event.get("event"), str) or not event["event"]:
+            raise CaptureError(f"event {index} has no event name")
+        if event.get("properties") is not None and not isinstance(event["properties"], dict):
+            raise CaptureError(f"event {index}: properties must be a JSON object")
+        distinct_id = _distinct_id(event)
+        messages.append(
+            {
+                "distinct_id": distinct_id,
+                "ip": ip or "",
+                "site_url": site_url,
+                "team_id": team_id,
+                "now": now,
+                "sent_at": sent_at if isinstance(sent_at, str) else "",
+                "uuid": str(event.get("uuid") or uuid.uuid4()),
+                "data": orjson.dumps(event).decode(),
+            }
+        )
+    return messages
+
+
+def api_token(raw_body: bytes) -> str | None:
+    """The project API key of a request, if it carries one."""
+    try:
+        body = orjson.loads(raw_body)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(body, dict):
+        token = body.get("api_key") or body.get("token")
+        if token is None and isinstance(body.get("properties"), dict):
+            token = body["properties"].get("token")
+        return token if isinstance(token, str) else None
+    return None

@@ -1,0 +1,146 @@
+"""`plugin-server dev` and `plugin-server ingest`: the embedded mode, no servers.
+
+Both start from an empty local store (SQLite and chDB in DATA_DIR/dev), install the
+plugins for the teams of the events, run the events through the same stages as the
+cluster and show what was stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from plugin_runtime.loading import load_plugin_source
+
+from app.connections import async_engine
+from app.embedded import ChainResult, run_chain
+from app.migrate import migrate_sql
+from app.resources import Resources, open_embedded_resources
+from app.settings import Settings
+from app.stores.plugin_configs import ensure_team, install_plugin
+
+EXAMPLE = Path(__file__).resolve().parent / "example"
+DEV_TEAM_ID = 1
+
+
+def read_messages(path: str) -> list[bytes]:
+    """Capture messages, one JSON object per line; blank lines are skipped."""
+    stream = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+    with stream:
+        return [line.strip() for line in stream if line.strip()]
+
+
+def _team_ids(messages: Iterable[bytes]) -> set[int]:
+    teams = {DEV_TEAM_ID}
+    for raw in messages:
+        try:
+            team_id = orjson.loads(raw).get("team_id")
+        except (orjson.JSONDecodeError, AttributeError):
+            continue  # the parse stage reports it
+        if isinstance(team_id, int) and not isinstance(team_id, bool):
+            teams.add(team_id)
+    return teams
+
+
+def _defaults(plugin_json: dict[str, Any]) -> dict[str, Any]:
+    return {
+        field["key"]: field["default"]
+        for field in plugin_json.get("config", [])
+        if isinstance(field, dict) and "default" in field and "key" in field
+    }
+
+
+async def open_local(
+    settings: Settings, plugin_paths: list[str], teams: set[int]
+) -> tuple[Settings, Resources, Path]:
+    """A fresh embedded store with the plugins installed for `teams`."""
+    data_dir = Path(settings.DATA_DIR).resolve() / "dev"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    settings = settings.model_copy(
+        update={"DATABASE_URL": f"sqlite:///{data_dir / 'plugin-server.db'}"}
+    )
+    await migrate_sql(settings.DATABASE_URL)
+    engine = async_engine(settings)
+    try:
+        sources = [load_plugin_source(Path(p)) for p in plugin_paths]
+        for team_id in sorted(teams):
+            await ensure_team(engine, team_id)
+            for order, source in enumerate(sources):
+                await install_plugin(
+                    engine,
+                    source,
+                    team_id=team_id,
+                    config=_defaults(source.plugin_json),
+                    order=order,
+                )
+    finally:
+        await engine.dispose()
+    return settings, await open_embedded_resources(settings, data_dir), data_dir
+
+
+def show(result: ChainResult, data_dir: Path, out: Any = sys.stdout) -> None:
+    for event in result.stored:
+        person = event.get("person") or {}
+        print(
+            f"{event['timestamp']}  {event['event']:<16} {event['distinct_id']:<18} "
+            f"person {str(person.get('uuid', '-'))[:8]}",
+            file=out,
+        )
+        print(f"    {orjson.dumps(event['properties']).decode()}", file=out)
+    for letter in result.dead_letters:
+        print(f"dead letter ({letter.stage}): {letter.error}", file=out)
+    print(
+        f"\n{result.received} events in: {len(result.stored)} stored, "
+        f"{result.dropped} dropped by plugins, {len(result.dead_letters)} dead letters"
+        + (f" (in {data_dir / 'dead_letters.jsonl'})" if result.dead_letters else ""),
+        file=out,
+    )
+
+
+def _keep_dead_letters(result: ChainResult, data_dir: Path) -> None:
+    if result.dead_letters:
+        with open(data_dir / "dead_letters.jsonl", "ab") as file:
+            for letter in result.dead_letters:
+                file.write(letter.dumps() + b"\n")
+
+
+async def run_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    messages = read_messages(args.file)
+    settings, resources, data_dir = await open_local(settings, args.plugin, _team_ids(messages))
+    try:
+        result = await run_chain(resources.context, messages)
+        _keep_dead_letters(result, data_dir)
+        if args.show:
+            show(result, data_dir)
+        else:
+            print(
+                f"{result.received} events in: {len(result.stored)} stored, "
+                f"{result.dropped} dropped by plugins, {len(result.dead_letters)} dead letters"
+            )
+    finally:
+        await resources.close()
+    return 0
+
+
+async def run_dev(settings: Settings, args: argparse.Namespace) -> int:
+    messages = read_messages(args.events or str(EXAMPLE / "events.jsonl"))
+    plugins = args.plugin or [str(EXAMPLE / "plugin")]
+    settings, resources, data_dir = await open_local(settings, plugins, _team_ids(messages))
+    try:
+        print(f"embedded mode: plugins {', '.join(plugins)}; store {data_dir}\n")
+        result = await run_chain(resources.context, messages)
+        _keep_dead_letters(result, data_dir)
+        show(result, data_dir)
+        if not args.once:
+            from app.capture_server import serve
+
+            await serve(resources.context, host="127.0.0.1", port=args.port)
+    finally:
+        await resources.close()
+    return 0

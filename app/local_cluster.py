@@ -1,0 +1,205 @@
+"""A throwaway cluster-mode worker on the local servers: a fresh database, a plugin
+installed for one team, and one `faust -A app worker` process.
+
+The end-to-end tests and `benchmarks/chain.py` use it; the servers are the ones
+`scripts/services.sh up` starts (addresses from the environment).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import asyncpg
+import orjson
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.connections import database_url
+from app.migrate import migrate_sql
+from app.stores.plugin_configs import ensure_team, install_plugin
+from schemas.tables import events, plugin_storage
+
+EXAMPLE_PLUGIN = Path(__file__).resolve().parent / "example" / "plugin"
+WORKER_STOP_SECONDS = 30.0
+
+
+def capture_message(*, team_id: int, distinct_id: str, index: int) -> tuple[bytes, bytes]:
+    """(key, value) of a capture message as PostHog's capture endpoint produces it."""
+    now = time.time()
+    data = {
+        "event": "$pageview" if index % 3 else "signed_up",
+        "properties": {"$current_url": f"https://example.com/p/{index % 50}", "sent": now},
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now)),
+    }
+    value = {
+        "distinct_id": distinct_id,
+        "ip": "127.0.0.1",
+        "site_url": "http://127.0.0.1",
+        "team_id": team_id,
+        "now": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(now)),
+        "sent_at": "",
+        "uuid": str(uuid.uuid4()),
+        "data": orjson.dumps(data).decode(),
+    }
+    return f"{team_id}:{distinct_id}".encode(), orjson.dumps(value)
+
+
+class LocalCluster:
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        input_topic: str,
+        partitions: int = 4,
+        team_id: int = 1,
+        plugin: Path = EXAMPLE_PLUGIN,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.input_topic = input_topic
+        self.partitions = partitions
+        self.team_id = team_id
+        self.plugin = plugin
+        base = env if env is not None else dict(os.environ)
+        self._server_url = base.get(
+            "DATABASE_URL", "postgres://postgres@127.0.0.1:55432/plugin_server"
+        )
+        self.database = f"run_{run_id}"
+        self.database_url = self._server_url.rsplit("/", 1)[0] + "/" + self.database
+        self.env = {
+            **base,
+            "DATABASE_URL": self.database_url,
+            "KAFKA_CONSUMPTION_TOPIC": input_topic,
+            "KAFKA_TOPIC_PREFIX": f"run_{run_id}_",
+            "KAFKA_PARTITIONS": str(partitions),
+            "EVENTS_STORE": "postgres",
+            "WEB_PORT": "0",
+            "DATA_DIR": f"/tmp/plugin-server-{run_id}",
+            "LOG_LEVEL": base.get("LOG_LEVEL", "warning"),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self.ready_seconds = 0.0
+        self.plugin_config_id = 0
+        self._engine = create_async_engine(database_url(self.database_url))
+
+    async def __aenter__(self) -> LocalCluster:
+        await self._admin(f'CREATE DATABASE "{self.database}"')
+        await migrate_sql(self.database_url)
+        await ensure_team(self._engine, self.team_id)
+        from plugin_runtime.loading import load_plugin_source
+
+        self.plugin_config_id = await install_plugin(
+            self._engine, load_plugin_source(self.plugin), team_id=self.team_id
+        )
+        started = time.monotonic()
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "worker"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        await self._wait_until_processing()
+        self.ready_seconds = time.monotonic() - started
+        return self
+
+    async def __aexit__(
+        self, *exc: tuple[type[BaseException], BaseException, TracebackType]
+    ) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(self.process.wait, WORKER_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        await self._engine.dispose()
+        await self._admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+
+    @property
+    def log_path(self) -> str:
+        return f"/tmp/plugin-server-worker-{self.run_id}.log"
+
+    async def _admin(self, statement: str) -> None:
+        url = self._server_url.replace("postgres://", "postgresql://", 1)
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    async def produce(self, messages: list[tuple[bytes, bytes]]) -> None:
+        from aiokafka import AIOKafkaProducer
+
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.env.get("KAFKA_HOSTS", "127.0.0.1:19092")
+        )
+        await producer.start()
+        try:
+            for key, value in messages:
+                await producer.send(self.input_topic, value, key=key)
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    async def _wait_until_processing(self, timeout: float = 120.0) -> None:
+        """Send one event and wait until it is stored: the worker is then fully up."""
+        key, value = capture_message(team_id=self.team_id, distinct_id="warm-up", index=0)
+        await self.produce([(key, value)])
+        event_uuid = orjson.loads(value)["uuid"]
+        await self.wait_for(lambda rows: rows > 0, f"uuid = '{event_uuid}'", timeout=timeout)
+
+    async def wait_for(self, done: Any, where: str, *, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(
+                    f"worker exited with {self.process.returncode}; see {self.log_path}"
+                )
+            async with self._engine.connect() as conn:
+                count = (
+                    await conn.execute(text(f"SELECT count(*) FROM events WHERE {where}"))
+                ).scalar_one()
+            if done(count):
+                return int(count)
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{count} events matched {where!r} after {timeout} s; see {self.log_path}"
+                )
+            await asyncio.sleep(0.25)
+
+    async def wait_for_events(self, count: int, *, timeout: float) -> list[tuple[float, float]]:
+        """(stored at, sent at) epoch seconds of `count` events besides the warm-up one."""
+        await self.wait_for(lambda rows: rows >= count + 1, "true", timeout=timeout)
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(events.c.created_at, events.c.properties).where(
+                    events.c.distinct_id != "warm-up"
+                )
+            )
+            return [(created.timestamp(), float(props["sent"])) for created, props in rows]
+
+    async def stored_event(self, event_uuid: str) -> dict[str, Any] | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(events).where(events.c.uuid == event_uuid))).first()
+        return None if row is None else dict(row._mapping)
+
+    async def storage_value(self, key: str) -> Any:
+        async with self._engine.connect() as conn:
+            value = (
+                await conn.execute(
+                    select(plugin_storage.c.value).where(
+                        plugin_storage.c.plugin_config_id == self.plugin_config_id,
+                        plugin_storage.c.key == key,
+                    )
+                )
+            ).scalar_one_or_none()
+        return None if value is None else orjson.loads(value)
