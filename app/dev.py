@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from plugin_runtime.loading import load_plugin_source
 
 from app.connections import async_engine
 from app.embedded import ChainResult, run_chain
@@ -23,6 +22,7 @@ from app.migrate import migrate_sql
 from app.resources import Resources, open_embedded_resources
 from app.settings import Settings
 from app.stores.plugin_configs import ensure_team, install_plugin
+from plugin_runtime.loading import load_plugin_source
 
 EXAMPLE = Path(__file__).resolve().parent / "example"
 DEV_TEAM_ID = 1

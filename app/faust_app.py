@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -29,6 +30,7 @@ def quiet_logging(settings: Settings) -> None:
 
 def create_app(settings: Settings | None = None) -> faust.App:
     settings = settings or get_settings()
+    Path(settings.DATA_DIR).mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {}
     if settings.KAFKA_TRUSTED_CERT_B64:
         from app.kafka_tls import ssl_context  # only where TLS is configured
@@ -39,9 +41,9 @@ def create_app(settings: Settings | None = None) -> faust.App:
         broker=[f"kafka://{host}" for host in settings.kafka_bootstrap],
         store="memory://",
         datadir=f"{settings.DATA_DIR}/faust",
-        web_host=settings.WEB_HOST,
-        web_port=settings.WEB_PORT,
-        web_enabled=settings.WEB_PORT != 0,
+        web_host=settings.WORKER_HTTP_HOST,
+        web_port=settings.WORKER_HTTP_PORT or 6066,  # Faust validates the port even when web is off
+        web_enabled=settings.WORKER_HTTP_PORT != 0,
         topic_partitions=settings.KAFKA_PARTITIONS,
         topic_replication_factor=1,
         consumer_auto_offset_reset="earliest",

@@ -82,7 +82,7 @@ class LocalCluster:
             "KAFKA_TOPIC_PREFIX": f"run_{run_id}_",
             "KAFKA_PARTITIONS": str(partitions),
             "EVENTS_STORE": "postgres",
-            "WEB_PORT": "0",
+            "WORKER_HTTP_PORT": "0",
             "DATA_DIR": f"/tmp/plugin-server-{run_id}",
             "LOG_LEVEL": base.get("LOG_LEVEL", "warning"),
         }

@@ -36,9 +36,8 @@ async def migrate_all(settings: Settings) -> int:
         await migrate_sql(settings.DATABASE_URL)
         print(f"SQL schema is up to date ({settings.DATABASE_URL.split('@')[-1]})")
         if settings.EVENTS_STORE == "clickhouse":
-            from schemas.clickhouse import migrate as migrate_clickhouse
-
             from app.clickhouse import NativeClickHouse
+            from schemas.clickhouse import migrate as migrate_clickhouse
 
             client = NativeClickHouse.from_settings(settings)
             await asyncio.to_thread(migrate_clickhouse, client)

@@ -77,9 +77,8 @@ async def open_embedded_resources(settings: Settings, data_dir: Path) -> Resourc
     """Resources of the embedded mode in `data_dir` (settings must point at SQLite there)."""
     if not chdb_available():
         return await _open(settings, SqlEventStore, embedded=True)
-    from schemas.clickhouse import migrate as migrate_clickhouse
-
     from app.clickhouse import ChdbClickHouse
+    from schemas.clickhouse import migrate as migrate_clickhouse
 
     client = ChdbClickHouse(str(data_dir / "chdb"))
     migrate_clickhouse(client)

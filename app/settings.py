@@ -103,10 +103,10 @@ class Settings(BaseSettings):
     PLUGIN_SERVER_IDLE: bool = Field(
         False, description="whether to disengage the plugin server, e.g. for development"
     )
-    WEB_PORT: int = Field(
+    WORKER_HTTP_PORT: int = Field(
         6066, ge=0, le=65535, description="port of the worker's health and capture endpoints"
     )
-    WEB_HOST: str = Field("127.0.0.1", description="address the worker's web server binds")
+    WORKER_HTTP_HOST: str = Field("127.0.0.1", description="address the worker's web server binds")
     DATA_DIR: str = Field(
         ".plugin-server",
         description="local state of the embedded mode and the worker (table stores)",

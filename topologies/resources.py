@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from app.resources import Resources, open_cluster_resources
 from mode import Service
 
 from app.pipeline.context import PipelineContext
+from app.resources import Resources, open_cluster_resources
 from topologies.topics import app, settings
 
 _ready = asyncio.Event()

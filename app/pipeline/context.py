@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from plugin_runtime.runtime import PluginRuntime
+from typing import TYPE_CHECKING
 
 from app.stores.events import EventStore
 from app.stores.persons import PersonStore
 from app.stores.teams import TeamStore
+
+if TYPE_CHECKING:
+    from plugin_runtime.runtime import PluginRuntime
 
 
 @dataclass
