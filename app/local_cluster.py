@@ -190,7 +190,9 @@ class LocalCluster:
     async def stored_event(self, event_uuid: str) -> dict[str, Any] | None:
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(events).where(events.c.uuid == event_uuid))).first()
-        return None if row is None else dict(row._mapping)
+        if row is None:
+            return None
+        return {**row._mapping, "person_id": row.person_uuid}
 
     async def storage_value(self, key: str) -> Any:
         async with self._engine.connect() as conn:
