@@ -40,4 +40,4 @@ async def check(settings: Settings) -> tuple[bool, str]:
         await client.aclose()
     if ping is None:
         return False, f"no worker has pinged in the last {PING_TTL_SECONDS} s"
-    return True, f"last ping {ping.decode()}"
+    return True, f"last ping {ping.decode() if isinstance(ping, bytes) else ping}"

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import RecordMetadata
 
 from app.faust_app import APP_ID
 from schemas.records import CaptureBatch
@@ -36,7 +38,7 @@ def _batches(texts: list[str], max_events: int, max_bytes: int) -> list[list[str
     return batches
 
 
-async def _forward(partition: int, texts: list[str]) -> list[asyncio.Future[object]]:
+async def _forward(partition: int, texts: list[str]) -> list[Awaitable[RecordMetadata]]:
     target = partition % settings.KAFKA_PARTITIONS
     futures = []
     for batch in _batches(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from faust.types import TopicT
+
 from app.faust_app import create_app
 from app.settings import get_settings
 from schemas.records import CaptureBatch, DeadLetter, EventBatch
@@ -12,7 +14,7 @@ app = create_app(settings)
 _prefix = settings.KAFKA_TOPIC_PREFIX
 
 
-def _stage_topic(name: str, value_type: type) -> object:
+def _stage_topic(name: str, value_type: type) -> TopicT:
     return app.topic(
         f"{_prefix}{name}",
         value_type=value_type,

@@ -78,7 +78,7 @@ def to_plugin_event(message: dict[str, Any], *, received: datetime | None = None
     event["properties"] = properties
     _merge_person_updates(event, properties)
 
-    now = _read_time(event, "now", default=received or datetime.now(UTC))
+    now = _read_time(event, "now", default=None) or received or datetime.now(UTC)
     sent_at = _read_time(event, "sent_at", default=None)
     try:
         event["timestamp"] = format_iso(resolve_timestamp(event, now, sent_at))
