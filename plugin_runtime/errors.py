@@ -32,3 +32,20 @@ class RetryError(Exception):
 
     It is also the name plugins see in their globals.
     """
+
+
+class IllegalOperationError(PluginError):
+    """A plugin called a `meta` helper in a way it does not support (undeclared metric,
+    oversized cache list, wrong argument type)."""
+
+
+class UnknownJobError(PluginError):
+    """A job name the plugin does not define in its module-level `jobs` dict."""
+
+
+class UnknownPluginConfigError(PluginError):
+    """A plugin config id that is not loaded in this runtime."""
+
+
+class FetchFixtureMissingError(AssertionError):
+    """The authoring kit got a `fetch` request with no matching `h.http` fixture."""

@@ -38,3 +38,22 @@ class PluginConfigRecord:
     enabled: bool = True
     config: dict[str, Any] = field(default_factory=dict)
     attachments: dict[str, Attachment] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PluginConfigRef:
+    """Who a `meta` helper, a log line or an error belongs to."""
+
+    plugin_config_id: int
+    team_id: int
+    plugin_id: int
+    plugin_name: str
+
+    @classmethod
+    def of(cls, record: PluginConfigRecord) -> PluginConfigRef:
+        return cls(record.id, record.team_id, record.plugin.id, record.plugin.name)
+
+    @property
+    def label(self) -> str:
+        """The `<plugin name> (<plugin config id>)` form of the `$plugins_*` markers."""
+        return f"{self.plugin_name} ({self.plugin_config_id})"

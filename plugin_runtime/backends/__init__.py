@@ -92,3 +92,28 @@ class HttpClient(Protocol):
         body: bytes | None,
         timeout: float,
     ) -> HttpResponse: ...
+
+
+class ErrorSink(Protocol):
+    """Where the runtime records a plugin config's errors (plugin_configs.error in SQL).
+
+    `error` is `{"message", "name", "time", "stack"?, "event"?}`; the latest one wins.
+    """
+
+    def record(self, plugin_config_id: int, error: Mapping[str, Any]) -> None: ...
+    def clear(self, plugin_config_id: int) -> None: ...
+    def disable(self, plugin_config_id: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class RuntimeBackends:
+    """Everything `meta` and the sandbox globals talk to, built once per process."""
+
+    cache: CacheBackend
+    storage: StorageBackend
+    logs: LogSink
+    jobs: JobQueue
+    captures: CaptureSink
+    http: HttpClient
+    errors: ErrorSink
+    geoip: GeoIPReader | None = None

@@ -1,0 +1,213 @@
+"""SQL backends on a synchronous SQLAlchemy engine (Postgres via psycopg, or SQLite):
+plugin storage, plugin logs and plugin config errors, on the tables of schemas/tables.py.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from plugin_runtime.backends import LogEntry
+from schemas.tables import plugin_configs, plugin_logs, plugin_storage
+
+log = logging.getLogger(__name__)
+
+LOG_FLUSH_SECONDS = 1.0  # a log line reaches the table within about this long (as the original)
+LOG_FLUSH_ENTRIES = 500  # ... or as soon as this many are waiting, whichever comes first
+
+
+_sequence = itertools.count()
+
+
+def _ordered_id() -> str:
+    """A UUID-shaped id that sorts in write order, so entries with the same timestamp
+    read back in the order they were logged."""
+    value = (time.time_ns() << 64 | (next(_sequence) & 0xFFFFFFFF) << 32) & (1 << 128) - 1
+    return str(uuid.UUID(int=value))
+
+
+class SqlStorage:
+    """A StorageBackend on plugin_storage: one row per (plugin config, key)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def get(self, plugin_config_id: int, key: str) -> str | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(plugin_storage.c.value).where(
+                    plugin_storage.c.plugin_config_id == plugin_config_id,
+                    plugin_storage.c.key == key,
+                )
+            ).first()
+        return None if row is None else str(row.value)
+
+    def set(self, plugin_config_id: int, key: str, value: str) -> None:
+        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(plugin_storage).values(
+            plugin_config_id=plugin_config_id, key=key, value=value
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[plugin_storage.c.plugin_config_id, plugin_storage.c.key],
+            set_={"value": stmt.excluded.value},
+        )
+        with self._engine.begin() as conn:
+            conn.execute(stmt)
+
+    def delete(self, plugin_config_id: int, key: str) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                delete(plugin_storage).where(
+                    plugin_storage.c.plugin_config_id == plugin_config_id,
+                    plugin_storage.c.key == key,
+                )
+            )
+
+
+class SqlLogSink:
+    """A LogSink on plugin_logs that writes in batches.
+
+    Entries wait in memory at most LOG_FLUSH_SECONDS (or until LOG_FLUSH_ENTRIES are
+    waiting) and are then written with one multi-row INSERT; `flush()` writes now and
+    `close()` flushes and stops the timer. A failed write is logged, not raised: a plugin
+    call must never fail because its log line could not be stored.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        instance_id: str = "",
+        flush_seconds: float = LOG_FLUSH_SECONDS,
+        max_entries: int = LOG_FLUSH_ENTRIES,
+    ) -> None:
+        self._engine = engine
+        self._instance_id = instance_id
+        self._flush_seconds = flush_seconds
+        self._max_entries = max_entries
+        self._pending: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def write(self, entry: LogEntry) -> None:
+        row = {
+            "id": _ordered_id(),
+            "team_id": entry.team_id,
+            "plugin_id": entry.plugin_id,
+            "plugin_config_id": entry.plugin_config_id,
+            "timestamp": entry.timestamp,
+            "source": entry.source,
+            "level": entry.level,
+            "message": entry.message,
+            "instance_id": self._instance_id,
+        }
+        with self._lock:
+            self._pending.append(row)
+            full = len(self._pending) >= self._max_entries
+            if not full and self._timer is None:
+                self._timer = threading.Timer(self._flush_seconds, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every waiting entry now."""
+        with self._lock:
+            rows, self._pending = self._pending, []
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        if not rows:
+            return
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(insert(plugin_logs), rows)
+        except Exception:
+            log.exception("could not write %d plugin log entries", len(rows))
+
+    def close(self) -> None:
+        self.flush()
+
+    def read_logs(
+        self,
+        plugin_config_id: int,
+        *,
+        level: str | None = None,
+        source: str | None = None,
+        since: datetime | None = None,
+        limit: int = 500,
+    ) -> list[LogEntry]:
+        """This config's entries, oldest first, after writing any that are waiting."""
+        self.flush()
+        return read_logs(
+            self._engine, plugin_config_id, level=level, source=source, since=since, limit=limit
+        )
+
+
+def read_logs(
+    engine: Engine,
+    plugin_config_id: int,
+    *,
+    level: str | None = None,
+    source: str | None = None,
+    since: datetime | None = None,
+    limit: int = 500,
+) -> list[LogEntry]:
+    """The stored log entries of one plugin config, oldest first (at most `limit`)."""
+    query = select(plugin_logs).where(plugin_logs.c.plugin_config_id == plugin_config_id)
+    if level is not None:
+        query = query.where(plugin_logs.c.level == level)
+    if source is not None:
+        query = query.where(plugin_logs.c.source == source)
+    if since is not None:
+        query = query.where(plugin_logs.c.timestamp >= since)
+    query = query.order_by(plugin_logs.c.timestamp.desc(), plugin_logs.c.id.desc()).limit(limit)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        LogEntry(
+            team_id=r.team_id,
+            plugin_id=r.plugin_id,
+            plugin_config_id=r.plugin_config_id,
+            timestamp=r.timestamp,
+            source=r.source,
+            level=r.level,
+            message=r.message,
+        )
+        for r in reversed(rows)
+    ]
+
+
+class SqlErrorSink:
+    """An ErrorSink on plugin_configs: `error` holds the latest error, `enabled` goes false
+    when setup keeps failing."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def _update(self, plugin_config_id: int, **values: Any) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(plugin_configs)
+                .where(plugin_configs.c.id == plugin_config_id)
+                .values(**values)
+            )
+
+    def record(self, plugin_config_id: int, error: Mapping[str, Any]) -> None:
+        self._update(plugin_config_id, error=dict(error))
+
+    def clear(self, plugin_config_id: int) -> None:
+        self._update(plugin_config_id, error=None)
+
+    def disable(self, plugin_config_id: int) -> None:
+        self._update(plugin_config_id, enabled=False)

@@ -1,0 +1,142 @@
+"""Loading and unloading one plugin config: compile + `setup_plugin` with retries, and
+`teardown_plugin` (after flushing its export buffer), with SYSTEM log entries for each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from plugin_runtime.backends import RuntimeBackends
+from plugin_runtime.calls import Proceed
+from plugin_runtime.error_recording import ErrorRecorder
+from plugin_runtime.instance import PluginInstance, build_instance
+from plugin_runtime.isolation import PluginExecutor
+from plugin_runtime.limits import Limits
+from plugin_runtime.setup_retry import SetupRetryPolicy
+from plugin_runtime.types import PluginConfigRecord, PluginConfigRef
+
+TEARDOWN_TIMEOUT_SECONDS = 5.0  # an unload never waits longer on a plugin's teardown
+
+
+@dataclass
+class ConfigSlot:
+    """One plugin config in the runtime: its record, its instance once set up, and where
+    its load stands (attempts so far, a pending retry, or given up)."""
+
+    record: PluginConfigRecord
+    instance: PluginInstance | None = None
+    attempts: int = 0
+    failing: str | None = None
+    retry: asyncio.Task[None] | None = None
+
+    @property
+    def ref(self) -> PluginConfigRef:
+        return PluginConfigRef.of(self.record)
+
+
+def same_plugin(old: PluginConfigRecord, new: PluginConfigRecord) -> bool:
+    """Whether `new` can keep `old`'s instance: same code, config and attachments (the
+    order may differ: it only moves the plugin in its team's chain)."""
+    return dataclasses.replace(old, order=0) == dataclasses.replace(new, order=0)
+
+
+class Loader:
+    def __init__(
+        self,
+        *,
+        backends: RuntimeBackends,
+        limits: Limits,
+        executor: PluginExecutor,
+        proceed: Proceed,
+        recorder: ErrorRecorder,
+        policy: SetupRetryPolicy,
+        is_current: Callable[[ConfigSlot], bool],
+    ) -> None:
+        self._backends = backends
+        self._limits = limits
+        self._executor = executor
+        self._proceed = proceed
+        self._recorder = recorder
+        self._policy = policy
+        self._is_current = is_current
+
+    def _build_and_setup(self, record: PluginConfigRecord) -> PluginInstance:
+        instance = build_instance(
+            record, self._backends, limits=self._limits, proceed=self._proceed
+        )
+        if instance.has("setup_plugin"):
+            # recorded once, by the failure handler, not also by the call stack
+            instance.call("setup_plugin", expected=(Exception,))
+        return instance
+
+    async def attempt(self, slot: ConfigSlot) -> None:
+        """One load attempt; on failure, schedules the next (or gives up)."""
+        slot.attempts += 1
+        try:
+            instance = await self._executor.run(lambda: self._build_and_setup(slot.record))
+        except Exception as exc:
+            error = exc
+            delay = await self._executor.run(lambda: self._failed(slot, error))
+            if delay is not None:
+                slot.retry = asyncio.create_task(self._retry_later(slot, delay))
+            return
+        slot.instance, slot.failing = instance, None
+        await self._executor.run(lambda: self._loaded(slot))
+
+    def _loaded(self, slot: ConfigSlot) -> None:
+        self._recorder.clear(slot.ref)
+        self._recorder.system(slot.ref, "info", f"plugin {slot.ref.plugin_name} loaded")
+
+    def _failed(self, slot: ConfigSlot, exc: Exception) -> float | None:
+        ref = slot.ref
+        message = f"{type(exc).__name__}: {exc}"
+        self._recorder.record(ref, exc)
+        self._recorder.system(ref, "error", message)
+        delay = self._policy.delay_after(slot.attempts)
+        if delay is None:
+            slot.failing = message
+            self._recorder.disable(ref)
+            self._recorder.system(
+                ref, "error", f"plugin disabled after {slot.attempts} failed load attempts"
+            )
+            return None
+        self._recorder.system(
+            ref,
+            "error",
+            f"plugin failed to load (attempt {slot.attempts}); retrying in {delay:g} s",
+        )
+        return delay
+
+    async def _retry_later(self, slot: ConfigSlot, delay: float) -> None:
+        await asyncio.sleep(delay)
+        if self._is_current(slot):
+            await self.attempt(slot)
+
+    async def unload(
+        self, slot: ConfigSlot, flush: Callable[[PluginInstance], Awaitable[None]]
+    ) -> None:
+        """Cancel a pending retry, flush the export buffer, then `teardown_plugin`."""
+        if slot.retry is not None:
+            slot.retry.cancel()
+        instance, slot.instance = slot.instance, None
+        if instance is None:
+            return
+        try:
+            await asyncio.wait_for(self._teardown(instance, flush), TEARDOWN_TIMEOUT_SECONDS)
+        except Exception as exc:
+            message = f"plugin failed to unload: {type(exc).__name__}: {exc}"
+            await self._executor.run(lambda: self._recorder.system(slot.ref, "error", message))
+        else:
+            await self._executor.run(
+                lambda: self._recorder.system(slot.ref, "info", "plugin unloaded")
+            )
+
+    async def _teardown(
+        self, instance: PluginInstance, flush: Callable[[PluginInstance], Awaitable[None]]
+    ) -> None:
+        await flush(instance)
+        if instance.has("teardown_plugin"):
+            await self._executor.run(lambda: instance.call("teardown_plugin"))
