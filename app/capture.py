@@ -13,12 +13,36 @@ from typing import Any
 import orjson
 
 from app.pipeline.timestamps import format_iso
+from app.stores.teams import TeamStore
 
 MAX_BATCH_EVENTS = 10_000  # events in one request; larger batches are refused, not cut
 
 
 class CaptureError(ValueError):
     """The request cannot be ingested; the message is the HTTP 400 reason."""
+
+
+class UnknownToken(CaptureError):
+    """The request's project API key belongs to no team (HTTP 401)."""
+
+
+def parse_body(raw_body: bytes) -> Any:
+    """The request's JSON; raises CaptureError when it is not JSON."""
+    try:
+        return orjson.loads(raw_body)
+    except orjson.JSONDecodeError as exc:
+        raise CaptureError(f"body is not valid JSON: {exc}") from None
+
+
+async def team_for_request(body: Any, teams: TeamStore) -> int:
+    """The team a capture request is for, from its API key; raises CaptureError."""
+    token = api_token(body)
+    if token is None:
+        raise UnknownToken("no api_key or token in the request")
+    team_id = await teams.id_for_token(token)
+    if team_id is None:
+        raise UnknownToken(f"no project has the API key {token[:12]!r}")
+    return team_id
 
 
 def _events_of(body: Any) -> tuple[list[Any], str | None]:
@@ -48,13 +72,9 @@ def _distinct_id(event: dict[str, Any]) -> str:
 
 
 def capture_messages(
-    raw_body: bytes, *, team_id: int, ip: str | None, site_url: str
+    body: Any, *, team_id: int, ip: str | None, site_url: str
 ) -> list[dict[str, Any]]:
-    """The capture messages of one request body; raises CaptureError with the reason."""
-    try:
-        body = orjson.loads(raw_body)
-    except orjson.JSONDecodeError as exc:
-        raise CaptureError(f"body is not valid JSON: {exc}") from None
+    """The capture messages of one parsed request body; raises CaptureError with the reason."""
     events, _token = _events_of(body)
     if not events:
         raise CaptureError("no events in the request")
@@ -86,12 +106,10 @@ def capture_messages(
     return messages
 
 
-def api_token(raw_body: bytes) -> str | None:
+def api_token(body: Any) -> str | None:
     """The project API key of a request, if it carries one."""
-    try:
-        body = orjson.loads(raw_body)
-    except orjson.JSONDecodeError:
-        return None
+    if isinstance(body, list) and body and isinstance(body[0], dict):
+        body = body[0]
     if isinstance(body, dict):
         token = body.get("api_key") or body.get("token")
         if token is None and isinstance(body.get("properties"), dict):

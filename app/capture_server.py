@@ -7,22 +7,23 @@ import asyncio
 import orjson
 from aiohttp import web
 
-from app.capture import CaptureError, capture_messages
+from app.capture import CaptureError, UnknownToken, capture_messages, parse_body, team_for_request
 from app.embedded import run_chain
 from app.pipeline.context import PipelineContext
 
-DEV_TEAM_ID = 1
 
-
-def make_app(ctx: PipelineContext, *, team_id: int = DEV_TEAM_ID) -> web.Application:
+def make_app(ctx: PipelineContext) -> web.Application:
     async def capture(request: web.Request) -> web.Response:
         body = await request.read()
         try:
+            parsed = parse_body(body)
+            team_id = await team_for_request(parsed, ctx.teams)
             messages = capture_messages(
-                body, team_id=team_id, ip=request.remote, site_url=f"http://{request.host}"
+                parsed, team_id=team_id, ip=request.remote, site_url=f"http://{request.host}"
             )
         except CaptureError as exc:
-            return web.json_response({"status": 0, "error": str(exc)}, status=400)
+            status = 401 if isinstance(exc, UnknownToken) else 400
+            return web.json_response({"status": 0, "error": str(exc)}, status=status)
         result = await run_chain(ctx, [orjson.dumps(m) for m in messages])
         return web.json_response(
             {
@@ -43,13 +44,14 @@ def make_app(ctx: PipelineContext, *, team_id: int = DEV_TEAM_ID) -> web.Applica
     return app
 
 
-async def serve(ctx: PipelineContext, *, host: str, port: int) -> None:
+async def serve(ctx: PipelineContext, *, host: str, port: int, token: str) -> None:
     """Serve until interrupted."""
     runner = web.AppRunner(make_app(ctx))
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    print(f"\ncapture endpoint: POST http://{host}:{port}/capture (Ctrl-C to stop)")
+    print(f"\ncapture endpoint: POST http://{host}:{port}/capture with api_key {token!r}")
+    print("(Ctrl-C to stop)")
     try:
         await asyncio.Event().wait()
     except (KeyboardInterrupt, asyncio.CancelledError):

@@ -26,6 +26,7 @@ from plugin_runtime.loading import load_plugin_source
 
 EXAMPLE = Path(__file__).resolve().parent / "example"
 DEV_TEAM_ID = 1
+DEV_API_TOKEN = "phc_dev"  # the project API key of the embedded mode's team
 
 
 def read_messages(path: str) -> list[bytes]:
@@ -70,7 +71,9 @@ async def open_local(
     try:
         sources = [load_plugin_source(Path(p)) for p in plugin_paths]
         for team_id in sorted(teams):
-            await ensure_team(engine, team_id)
+            await ensure_team(
+                engine, team_id, api_token=DEV_API_TOKEN if team_id == DEV_TEAM_ID else None
+            )
             for order, source in enumerate(sources):
                 await install_plugin(
                     engine,
@@ -140,7 +143,7 @@ async def run_dev(settings: Settings, args: argparse.Namespace) -> int:
         if not args.once:
             from app.capture_server import serve
 
-            await serve(resources.context, host="127.0.0.1", port=args.port)
+            await serve(resources.context, host="127.0.0.1", port=args.port, token=DEV_API_TOKEN)
     finally:
         await resources.close()
     return 0

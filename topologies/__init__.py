@@ -7,7 +7,7 @@ import faust
 
 def worker_app() -> faust.App:
     """The Faust app with every topology registered on it."""
-    from topologies import chain, health, ingress  # noqa: F401  (registers agents and timers)
+    from topologies import capture, chain, health, ingress  # noqa: F401  (registers them)
     from topologies.topics import app
 
     return app

@@ -11,12 +11,18 @@ from plugin_runtime.types import Attachment, PluginConfigRecord, PluginSource
 from schemas.tables import plugin_attachments, plugin_configs, plugins, teams
 
 
-async def ensure_team(engine: AsyncEngine, team_id: int, *, name: str = "") -> None:
+async def ensure_team(
+    engine: AsyncEngine, team_id: int, *, name: str = "", api_token: str | None = None
+) -> None:
     """Create the team if it does not exist yet."""
     async with engine.begin() as conn:
         found = await conn.execute(select(teams.c.id).where(teams.c.id == team_id))
         if found.first() is None:
-            await conn.execute(insert(teams).values(id=team_id, name=name or f"team {team_id}"))
+            await conn.execute(
+                insert(teams).values(
+                    id=team_id, name=name or f"team {team_id}", api_token=api_token
+                )
+            )
 
 
 async def install_plugin(

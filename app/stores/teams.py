@@ -24,6 +24,7 @@ class TeamStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._cache: dict[int, tuple[float, Team | None]] = {}
+        self._tokens: dict[str, tuple[float, int | None]] = {}
 
     async def get_many(self, team_ids: set[int]) -> dict[int, Team | None]:
         """Each team by id, `None` for a team that does not exist."""
@@ -42,3 +43,16 @@ class TeamStore:
                 self._cache[tid] = (now, loaded.get(tid))
                 fresh[tid] = loaded.get(tid)
         return fresh
+
+    async def id_for_token(self, token: str) -> int | None:
+        """The id of the team whose project API key is `token`, or None."""
+        now = time.monotonic()
+        hit = self._tokens.get(token)
+        if hit is not None and now - hit[0] < TEAM_CACHE_SECONDS:
+            return hit[1]
+        async with self._engine.connect() as conn:
+            team_id = (
+                await conn.execute(select(teams.c.id).where(teams.c.api_token == token))
+            ).scalar_one_or_none()
+        self._tokens[token] = (now, team_id)
+        return team_id
