@@ -18,8 +18,11 @@ def test_single_event_becomes_a_capture_message_the_parse_stage_accepts() -> Non
 
 
 def test_batch_takes_distinct_id_from_properties_too() -> None:
-    body = {"api_key": "k", "batch": [{"event": "a", "properties": {"distinct_id": "p"}},
-                                      {"event": "b", "properties": {"$distinct_id": "q"}}]}  # fmt: skip
+    batch = [
+        {"event": "a", "properties": {"distinct_id": "p"}},
+        {"event": "b", "properties": {"$distinct_id": "q"}},
+    ]
+    body = {"api_key": "k", "batch": batch}
     assert [m["distinct_id"] for m in messages(body)] == ["p", "q"]
     assert api_token(body) == "k"
 
