@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 from plugin_runtime.backends import RuntimeBackends
 from plugin_runtime.calls import Proceed
+from plugin_runtime.config_validation import validate_config
 from plugin_runtime.error_recording import ErrorRecorder
+from plugin_runtime.errors import PluginConfigError
 from plugin_runtime.instance import PluginInstance, build_instance
 from plugin_runtime.isolation import PluginExecutor
 from plugin_runtime.limits import Limits
@@ -64,6 +66,7 @@ class Loader:
         self._is_current = is_current
 
     def _build_and_setup(self, record: PluginConfigRecord) -> PluginInstance:
+        validate_config(record.plugin.plugin_json, record.config, record.attachments)
         instance = build_instance(
             record, self._backends, limits=self._limits, proceed=self._proceed
         )
@@ -95,12 +98,15 @@ class Loader:
         message = f"{type(exc).__name__}: {exc}"
         self._recorder.record(ref, exc)
         self._recorder.system(ref, "error", message)
-        delay = self._policy.delay_after(slot.attempts)
+        # a config the plugin cannot take will not improve by waiting: no retries
+        delay = (
+            None if isinstance(exc, PluginConfigError) else self._policy.delay_after(slot.attempts)
+        )
         if delay is None:
             slot.failing = message
             self._recorder.disable(ref)
             self._recorder.system(
-                ref, "error", f"plugin disabled after {slot.attempts} failed load attempts"
+                ref, "error", f"plugin disabled after {slot.attempts} failed load attempt(s)"
             )
             return None
         self._recorder.system(
