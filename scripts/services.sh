@@ -175,8 +175,11 @@ ensure_kafka_jars() {
   started="$(now_ms)"
   log "collecting the Kafka jars with mvn"
   rm -rf "$lib"
-  mvn -B -q -Dstyle.color=never -f "$KAFKA_HOME/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
-    -DoutputDirectory="$lib" </dev/null >&2 || die "mvn could not collect the Kafka jars"
+  mvn -B -q -Dstyle.color=never -f "$KAFKA_HOME/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$lib" </dev/null >"$STATE/mvn.log" 2>&1 || {
+    tail_log "$STATE/mvn.log"
+    die "mvn could not collect the Kafka jars"
+  }
   echo "$stamp" >"$lib/.pom.sha256"
   log "Kafka jars collected in $(since "$started")"
 }
@@ -409,7 +412,7 @@ cmd_down() {
   stop_service redis redis-server TERM
   stop_service postgres postgres INT # fast shutdown
   pg_clean
-  rm -rf "$STATE/kafka" "$STATE/clickhouse" "$STATE/redis" "$STATE/apt.log"
+  rm -rf "$STATE/kafka" "$STATE/clickhouse" "$STATE/redis" "$STATE/apt.log" "$STATE/mvn.log"
   rmdir "$STATE" 2>/dev/null || true
 }
 
