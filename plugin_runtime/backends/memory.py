@@ -53,6 +53,13 @@ class MemoryCache:
             if ttl_seconds:
                 self._expiry[key] = time.monotonic() + ttl_seconds
 
+    def set_if_absent(self, key: str, value: str) -> bool:
+        with self._lock:
+            if self._live(key) is not None:
+                return False
+            self.set(key, value)
+            return True
+
     def incr(self, key: str, by: int = 1) -> int:
         with self._lock:
             current = self.get(key)

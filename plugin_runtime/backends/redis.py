@@ -25,6 +25,9 @@ class RedisCache:
     def set(self, key: str, value: str, ttl_seconds: int | None = None) -> None:
         self._redis.set(key, value, ex=ttl_seconds or None)
 
+    def set_if_absent(self, key: str, value: str) -> bool:
+        return bool(self._redis.set(key, value, nx=True))
+
     def incr(self, key: str, by: int = 1) -> int:
         return int(self._redis.incrby(key, by))
 

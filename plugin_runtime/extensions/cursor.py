@@ -32,11 +32,7 @@ class Cursor:
     def init(self, key: str, value: int = 0) -> None:
         """Create the counter at `value` unless it already exists (set-once)."""
         start = _number("value", value)
-        full = self._prefix + str(key)
-        # INCR by 0 creates a missing counter at 0 without ever resetting a running one;
-        # init belongs in setup_plugin, so two first-time initialisers racing is not a case
-        if self._backend.incr(full, 0) == 0 and start:
-            self._backend.incr(full, start)
+        self._backend.set_if_absent(self._prefix + str(key), str(start))
 
     def increment(self, key: str, by: int = 1) -> int:
         """Add `by` (a missing counter starts at 0) and return the new value."""

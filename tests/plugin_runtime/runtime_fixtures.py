@@ -103,4 +103,6 @@ def make_runtime(
         on_export_failure=failures.append,
         export_tick_seconds=tick,
     )
-    return Harnessed(runtime, backends, cache, storage, logs, jobs, captures, errors, http, failures)
+    return Harnessed(
+        runtime, backends, cache, storage, logs, jobs, captures, errors, http, failures
+    )

@@ -14,7 +14,11 @@ ID_FIELD = {"config": [{"key": "id", "name": "id", "type": "string"}]}
 
 async def test_plugin_result_carries_success_markers():
     h = make_runtime()
-    code = "def process_event(event, meta):\n    event['properties']['processed'] = True\n    return event\n"
+    code = """
+def process_event(event, meta):
+    event["properties"]["processed"] = True
+    return event
+"""
     await h.runtime.load([record(code)])
     (out,) = await h.runtime.process_events(TEAM, [event()])
     assert out["properties"]["processed"] is True
@@ -39,7 +43,9 @@ async def test_plugins_run_in_config_order():
 async def test_none_drops_event_and_skips_later_plugins():
     h = make_runtime()
     drop = "def process_event(event, meta):\n    return None\n"
-    later = "def process_event(event, meta):\n    meta.storage.set('called', True)\n    return event\n"
+    later = (
+        "def process_event(event, meta):\n    meta.storage.set('called', True)\n    return event\n"
+    )
     await h.runtime.load([record(drop, id=1, order=0), record(later, id=2, order=1)])
     assert await h.runtime.process_events(TEAM, [event(), event()]) == []
     assert h.storage.rows(2) == {}
@@ -61,7 +67,9 @@ def process_event(event, meta):
     event["properties"]["processed"] = "done"
     raise ValueError("boom in process")
 """
-    after = "def process_event(event, meta):\n    event['properties']['after'] = 1\n    return event\n"
+    after = (
+        "def process_event(event, meta):\n    event['properties']['after'] = 1\n    return event\n"
+    )
     await h.runtime.load([record(boom, id=39, order=0), record(after, id=40, order=1, name="b")])
     (out,) = await h.runtime.process_events(TEAM, [event()])
     assert out["properties"]["processed"] == "done"  # in-place changes survive
@@ -77,7 +85,12 @@ def process_event(event, meta):
 
 async def test_changing_team_id_is_reset_and_counted_as_failure():
     h = make_runtime()
-    code = "def process_event(event, meta):\n    event['team_id'] = 400\n    event['x'] = 1\n    return event\n"
+    code = """
+def process_event(event, meta):
+    event["team_id"] = 400
+    event["x"] = 1
+    return event
+"""
     await h.runtime.load([record(code)])
     (out,) = await h.runtime.process_events(TEAM, [event()])
     assert out["team_id"] == TEAM

@@ -34,7 +34,13 @@ async def test_setup_runs_once_per_load():
 
 async def test_failing_setup_retries_then_disables_with_error_visible():
     h = make_runtime(attempts=3, base_delay=0.01)
-    code = "def setup_plugin(meta):\n    raise RetryError('not yet')\n\ndef process_event(event, meta):\n    return None\n"
+    code = """
+def setup_plugin(meta):
+    raise RetryError("not yet")
+
+def process_event(event, meta):
+    return None
+"""
     await h.runtime.load([record(code)])
     (out,) = await h.runtime.process_events(TEAM, [event()])  # absent between attempts
     assert out == event()
@@ -102,7 +108,9 @@ async def test_removed_and_disabled_configs_are_torn_down():
 
 async def test_failing_teardown_is_recorded():
     h = make_runtime()
-    await h.runtime.load([record("def teardown_plugin(meta):\n    raise ValueError('teardown exploded')\n")])
+    await h.runtime.load(
+        [record("def teardown_plugin(meta):\n    raise ValueError('teardown exploded')\n")]
+    )
     await h.runtime.close()
     assert h.errors.errors[39]["message"] == "teardown exploded"
     assert any("failed to unload" in e.message for e in h.logs.read_logs(39, source="SYSTEM"))
@@ -111,7 +119,9 @@ async def test_failing_teardown_is_recorded():
 async def test_bad_config_is_refused_without_retries():
     h = make_runtime(attempts=5)
     plugin_json = {"config": [{"key": "url", "name": "URL", "required": True}]}
-    await h.runtime.load([record("def process_event(e, meta):\n    return e\n", plugin_json=plugin_json)])
+    await h.runtime.load(
+        [record("def process_event(e, meta):\n    return e\n", plugin_json=plugin_json)]
+    )
     assert "'url' is required" in h.runtime.failing_configs()[39]
 
 
@@ -173,7 +183,11 @@ jobs = {"log_reply": reply}
 async def test_on_event_errors_do_not_stop_other_plugins():
     h = make_runtime()
     bad = "def on_event(event, meta):\n    raise ValueError('bad')\n"
-    good = "def on_event(event, meta):\n    event['properties']['b'] = 2\n    meta.storage.set('seen', event['event'])\n"
+    good = """
+def on_event(event, meta):
+    event["properties"]["b"] = 2
+    meta.storage.set("seen", event["event"])
+"""
     await h.runtime.load([record(bad, id=39), record(good, id=40, order=1)])
     events = [event("custom event")]
     await h.runtime.on_events(TEAM, events)

@@ -43,7 +43,7 @@ def process_event(event, meta):
     set_once = properties.get("$set_once") or {}
     for key, value in found.items():
         set_props[key] = value
-        set_once["$initial_geoip_" + key[len("$geoip_"):]] = value
+        set_once["$initial_geoip_" + key[len("$geoip_") :]] = value
     properties["$set"] = set_props
     properties["$set_once"] = set_once
     event["properties"] = properties
