@@ -1,0 +1,114 @@
+"""SQL storage, logs and errors on SQLite and on the real Postgres."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import create_engine, insert, select
+
+from plugin_runtime.backends import LogEntry
+from plugin_runtime.backends.sql import SqlErrorSink, SqlLogSink, SqlStorage, read_logs
+from schemas.tables import metadata, plugin_configs, plugins, teams
+
+DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:55432/plugin_server")
+
+
+def _postgres_url() -> str:
+    scheme, _, rest = DATABASE_URL.partition("://")
+    return f"postgresql+psycopg://{rest}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+def engine(request, tmp_path):
+    if request.param == "sqlite":
+        engine = create_engine(f"sqlite:///{tmp_path}/plugins.db")
+    else:
+        engine = create_engine(_postgres_url())
+    metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def _config_id() -> int:
+    # ids unique per run, so tests on a shared Postgres never see each other's rows
+    return uuid.uuid4().int % 10**9
+
+
+def test_storage_round_trips_and_is_per_config(engine):
+    storage, config = SqlStorage(engine), _config_id()
+    assert storage.get(config, "k") is None
+    storage.set(config, "k", '"v"')
+    storage.set(config, "k", '{"a": 1}')
+    assert storage.get(config, "k") == '{"a": 1}'
+    assert storage.get(config + 1, "k") is None
+    storage.delete(config, "k")
+    storage.delete(config, "k")
+    assert storage.get(config, "k") is None
+
+
+def _entry(config: int, message: str, level: str = "info") -> LogEntry:
+    return LogEntry(
+        team_id=2,
+        plugin_id=60,
+        plugin_config_id=config,
+        timestamp=datetime.now(UTC),
+        source="PLUGIN",
+        level=level,
+        message=message,
+    )
+
+
+def test_logs_are_written_in_one_batch_and_read_in_order(engine):
+    sink, config = SqlLogSink(engine, flush_seconds=60), _config_id()
+    for n in range(5):
+        sink.write(_entry(config, f"line {n}", "error" if n == 3 else "info"))
+    assert read_logs(engine, config) == []  # still buffered
+    sink.flush()
+    assert [e.message for e in read_logs(engine, config)] == [f"line {n}" for n in range(5)]
+    assert [e.message for e in sink.read_logs(config, level="error")] == ["line 3"]
+    assert read_logs(engine, config + 1) == []
+
+
+def test_logs_are_flushed_by_time_and_by_count(engine):
+    config = _config_id()
+    timed = SqlLogSink(engine, flush_seconds=0.1)
+    timed.write(_entry(config, "soon"))
+    import time
+
+    time.sleep(0.4)
+    assert [e.message for e in read_logs(engine, config)] == ["soon"]
+    counted = SqlLogSink(engine, flush_seconds=60, max_entries=3)
+    for n in range(3):
+        counted.write(_entry(config + 1, str(n)))
+    assert len(read_logs(engine, config + 1)) == 3
+
+
+def test_errors_are_written_to_plugin_configs(engine):
+    with engine.begin() as conn:
+        team = conn.execute(insert(teams).values(name="t").returning(teams.c.id)).scalar_one()
+        plugin = conn.execute(
+            insert(plugins)
+            .values(name="p", plugin_json={"name": "p"}, source={})
+            .returning(plugins.c.id)
+        ).scalar_one()
+        config = conn.execute(
+            insert(plugin_configs)
+            .values(team_id=team, plugin_id=plugin)
+            .returning(plugin_configs.c.id)
+        ).scalar_one()
+    sink = SqlErrorSink(engine)
+    sink.record(config, {"message": "boom", "name": "ValueError", "event": {"event": "$x"}})
+
+    def row():
+        with engine.connect() as conn:
+            query = select(plugin_configs.c.error, plugin_configs.c.enabled)
+            return conn.execute(query.where(plugin_configs.c.id == config)).one()
+
+    assert row().error["message"] == "boom"
+    assert row().error["event"] == {"event": "$x"}
+    sink.disable(config)
+    sink.clear(config)
+    assert (row().error, row().enabled) == (None, False)
