@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -64,7 +65,7 @@ def test_harness_records_logs_captures_and_jobs():
 
 def test_request_without_fixture_fails_loudly_even_when_caught():
     h = harness()
-    with pytest.raises(FetchFixtureMissingError, match="GET https://api.example.com/x"):
+    with pytest.raises(FetchFixtureMissingError, match=re.escape("GET https://api.example.com/x")):
         h.run_every_minute()
     h.http.add("GET", "https://api.example.com/x", json={"ok": True})
     h.run_every_minute()

@@ -17,7 +17,7 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:554
 
 
 def _postgres_url() -> str:
-    scheme, _, rest = DATABASE_URL.partition("://")
+    _, _, rest = DATABASE_URL.partition("://")
     return f"postgresql+psycopg://{rest}"
 
 
