@@ -22,7 +22,9 @@ from app.migrate import migrate_sql
 from app.resources import Resources, open_embedded_resources
 from app.settings import Settings
 from app.stores.plugin_configs import ensure_team, install_plugin
-from plugin_runtime.loading import load_plugin_source
+from plugin_runtime.authoring import default_config
+from plugin_runtime.loading import load_plugin
+from schemas.records import DeadLetter
 
 EXAMPLE = Path(__file__).resolve().parent / "example"
 DEV_TEAM_ID = 1
@@ -48,14 +50,6 @@ def _team_ids(messages: Iterable[bytes]) -> set[int]:
     return teams
 
 
-def _defaults(plugin_json: dict[str, Any]) -> dict[str, Any]:
-    return {
-        field["key"]: field["default"]
-        for field in plugin_json.get("config", [])
-        if isinstance(field, dict) and "default" in field and "key" in field
-    }
-
-
 async def open_local(
     settings: Settings, plugin_paths: list[str], teams: set[int]
 ) -> tuple[Settings, Resources, Path]:
@@ -69,7 +63,7 @@ async def open_local(
     await migrate_sql(settings.DATABASE_URL)
     engine = async_engine(settings)
     try:
-        sources = [load_plugin_source(Path(p)) for p in plugin_paths]
+        sources = [load_plugin(Path(p)) for p in plugin_paths]
         for team_id in sorted(teams):
             await ensure_team(
                 engine, team_id, api_token=DEV_API_TOKEN if team_id == DEV_TEAM_ID else None
@@ -79,12 +73,19 @@ async def open_local(
                     engine,
                     source,
                     team_id=team_id,
-                    config=_defaults(source.plugin_json),
+                    config=default_config(source.plugin_json),
                     order=order,
                 )
     finally:
         await engine.dispose()
-    return settings, await open_embedded_resources(settings, data_dir), data_dir
+    export_letters = data_dir / "dead_letters.jsonl"
+
+    async def keep(letter: DeadLetter) -> None:
+        with open(export_letters, "ab") as file:
+            file.write(letter.dumps() + b"\n")
+
+    resources = await open_embedded_resources(settings, data_dir, on_dead_letter=keep)
+    return settings, resources, data_dir
 
 
 def show(result: ChainResult, data_dir: Path, out: Any = sys.stdout) -> None:

@@ -95,10 +95,15 @@ class LocalCluster:
         await self._admin(f'CREATE DATABASE "{self.database}"')
         await migrate_sql(self.database_url)
         await ensure_team(self._engine, self.team_id)
-        from plugin_runtime.loading import load_plugin_source
+        from plugin_runtime.authoring import default_config
+        from plugin_runtime.loading import load_plugin
 
+        source = load_plugin(self.plugin)
         self.plugin_config_id = await install_plugin(
-            self._engine, load_plugin_source(self.plugin), team_id=self.team_id
+            self._engine,
+            source,
+            team_id=self.team_id,
+            config=default_config(source.plugin_json),
         )
         started = time.monotonic()
         with open(self.log_path, "wb") as log:

@@ -12,77 +12,126 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Engine
+import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.connections import async_engine, sync_engine
 from app.pipeline.context import PipelineContext
-from app.plugin_host import open_runtime
+from app.pipeline.dead_letters import dead_letter
+from app.plugin_host import PluginHost, open_host
 from app.settings import Settings
 from app.stores.events import ClickHouseEventStore, EventStore, SqlEventStore
 from app.stores.persons import PersonStore
 from app.stores.plugin_configs import enabled_configs
 from app.stores.teams import TeamStore
+from plugin_runtime.backends.memory import MemoryCaptureSink
+from plugin_runtime.exports import ExportFailure
+from schemas.records import DeadLetter
+
+EventStoreFactory = Callable[[AsyncEngine], EventStore]
+DeadLetterHook = Callable[[DeadLetter], Awaitable[None]]
 
 
 @dataclass
 class Resources:
     context: PipelineContext
     engine: AsyncEngine
+    host: PluginHost
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
+    def take_captured(self) -> list[bytes]:
+        """Capture messages plugins sent with `posthog.capture` (embedded mode), once each."""
+        sink = self.host.backends.captures
+        if not isinstance(sink, MemoryCaptureSink):
+            return []
+        taken, sink.messages = sink.messages, []
+        return [orjson.dumps(dict(message)) for message in taken]
+
     async def close(self) -> None:
+        await self.host.close()
         for close in reversed(self.closers):
             await close()
 
 
-EventStoreFactory = Callable[[AsyncEngine], EventStore]
+def export_dead_letter(failure: ExportFailure) -> list[DeadLetter]:
+    """An export batch the plugin did not take, as one dead letter per event."""
+    reason = (
+        f"export_events of {failure.plugin_name} ({failure.plugin_config_id}) failed "
+        f"after {failure.attempts} attempts: {failure.error}"
+    )
+    return [dead_letter("exports", reason, event=event) for event in failure.events]
 
 
-async def _open(settings: Settings, events: EventStoreFactory, *, embedded: bool) -> Resources:
+async def _open(
+    settings: Settings,
+    events: EventStoreFactory,
+    *,
+    embedded: bool,
+    on_dead_letter: DeadLetterHook | None,
+) -> Resources:
     engine = async_engine(settings)
-    blocking: Engine = sync_engine(settings)
-    runtime, close_runtime = await open_runtime(settings, blocking, embedded=embedded)
+    blocking = sync_engine(settings)
+
+    async def route_export_failure(failure: ExportFailure) -> None:
+        if on_dead_letter is not None:
+            for letter in export_dead_letter(failure):
+                await on_dead_letter(letter)
+
+    host = open_host(settings, blocking, embedded=embedded, on_export_failure=route_export_failure)
     context = PipelineContext(
         teams=TeamStore(engine),
         persons=PersonStore(engine, lru_size=settings.DISTINCT_ID_LRU_SIZE),
         events=events(engine),
-        plugins=runtime,
+        plugins=host.runtime,
     )
-    resources = Resources(context=context, engine=engine)
+    resources = Resources(context=context, engine=engine, host=host)
 
     async def dispose() -> None:
         await engine.dispose()
         blocking.dispose()
 
-    resources.closers.extend([dispose, close_runtime])
-    await runtime.load(await enabled_configs(engine))
+    resources.closers.append(dispose)
+    await host.runtime.load(await enabled_configs(engine))
     return resources
 
 
-async def open_cluster_resources(settings: Settings) -> Resources:
+async def open_cluster_resources(
+    settings: Settings, *, on_dead_letter: DeadLetterHook | None = None
+) -> Resources:
     if settings.EVENTS_STORE == "postgres":
-        return await _open(settings, SqlEventStore, embedded=False)
+        return await _open(settings, SqlEventStore, embedded=False, on_dead_letter=on_dead_letter)
     from app.clickhouse import NativeClickHouse
 
     client = NativeClickHouse.from_settings(settings)
-    return await _open(settings, lambda _: ClickHouseEventStore(client), embedded=False)
+    return await _open(
+        settings,
+        lambda _: ClickHouseEventStore(client),
+        embedded=False,
+        on_dead_letter=on_dead_letter,
+    )
 
 
 def chdb_available() -> bool:
     return importlib.util.find_spec("chdb") is not None
 
 
-async def open_embedded_resources(settings: Settings, data_dir: Path) -> Resources:
+async def open_embedded_resources(
+    settings: Settings, data_dir: Path, *, on_dead_letter: DeadLetterHook | None = None
+) -> Resources:
     """Resources of the embedded mode in `data_dir` (settings must point at SQLite there)."""
     if not chdb_available():
-        return await _open(settings, SqlEventStore, embedded=True)
+        return await _open(settings, SqlEventStore, embedded=True, on_dead_letter=on_dead_letter)
     from app.clickhouse import ChdbClickHouse
     from schemas.clickhouse import migrate as migrate_clickhouse
 
     client = ChdbClickHouse(str(data_dir / "chdb"))
     migrate_clickhouse(client)
-    resources = await _open(settings, lambda _: ClickHouseEventStore(client), embedded=True)
+    resources = await _open(
+        settings,
+        lambda _: ClickHouseEventStore(client),
+        embedded=True,
+        on_dead_letter=on_dead_letter,
+    )
 
     async def close_chdb() -> None:
         client.close()

@@ -7,7 +7,10 @@ import asyncio
 from mode import Service
 
 from app.pipeline.context import PipelineContext
+from app.pipeline.output import StageOutput
 from app.resources import Resources, open_cluster_resources
+from schemas.records import DeadLetter
+from topologies.forwarding import send_output
 from topologies.topics import app, settings
 
 _ready = asyncio.Event()
@@ -21,11 +24,15 @@ async def context() -> PipelineContext:
     return _resources.context
 
 
+async def send_dead_letter(letter: DeadLetter) -> None:
+    await send_output(None, StageOutput(dead_letters=[letter]), partition=0)
+
+
 @app.service
 class PipelineResources(Service):
     async def on_start(self) -> None:
         global _resources
-        _resources = await open_cluster_resources(settings)
+        _resources = await open_cluster_resources(settings, on_dead_letter=send_dead_letter)
         _ready.set()
 
     async def on_stop(self) -> None:

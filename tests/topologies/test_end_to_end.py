@@ -64,7 +64,9 @@ class EmbeddedDriver:
     async def storage_value(self, key: str) -> Any:
         async with self.resources.engine.connect() as conn:
             value = (
-                await conn.execute(select(plugin_storage.c.value).where(plugin_storage.c.key == key))
+                await conn.execute(
+                    select(plugin_storage.c.value).where(plugin_storage.c.key == key)
+                )
             ).scalar_one_or_none()
         return None if value is None else orjson.loads(value)
 

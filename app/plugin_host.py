@@ -1,0 +1,89 @@
+"""The plugin runtime of a process, with the backends of its run mode.
+
+Cluster: Redis for `meta.cache` and `utils.cursor`, Postgres for storage, logs and errors,
+the input topic for `posthog.capture`. Embedded: an in-process cache and the embedded
+SQLite file; captured events wait in memory for the embedded driver to ingest them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+
+from app.capture_sink import KafkaCaptureSink
+from app.settings import Settings
+from plugin_runtime.backends import CaptureSink, GeoIPReader, RuntimeBackends
+from plugin_runtime.backends.geoip import shared_geoip
+from plugin_runtime.backends.http import UrllibHttpClient
+from plugin_runtime.backends.memory import MemoryCache, MemoryCaptureSink, MemoryJobQueue
+from plugin_runtime.backends.redis import RedisCache
+from plugin_runtime.backends.sql import SqlErrorSink, SqlLogSink, SqlStorage
+from plugin_runtime.exports import ExportFailure
+from plugin_runtime.isolation import PluginExecutor
+from plugin_runtime.limits import Limits
+from plugin_runtime.runtime import PluginRuntime
+
+ExportFailureHook = Callable[[ExportFailure], Awaitable[None] | None]
+
+
+@dataclass
+class PluginHost:
+    runtime: PluginRuntime
+    backends: RuntimeBackends
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        await self.runtime.close()
+        for close in reversed(self.closers):
+            close()
+
+
+def _geoip(settings: Settings) -> GeoIPReader | None:
+    return None if settings.DISABLE_MMDB else shared_geoip(settings.MMDB_PATH)
+
+
+def open_host(
+    settings: Settings,
+    engine: Engine,
+    *,
+    embedded: bool,
+    on_export_failure: ExportFailureHook | None = None,
+) -> PluginHost:
+    """A runtime with no configs loaded yet; `host.runtime.load(...)` loads them."""
+    logs = SqlLogSink(engine, instance_id=f"{socket.gethostname()}:{os.getpid()}")
+    captures: CaptureSink
+    if embedded:
+        cache: MemoryCache | RedisCache = MemoryCache()
+        captures = MemoryCaptureSink()
+    else:
+        cache = RedisCache.from_url(settings.REDIS_URL)
+        captures = KafkaCaptureSink(settings)
+    backends = RuntimeBackends(
+        cache=cache,
+        storage=SqlStorage(engine),
+        logs=logs,
+        # scheduled jobs are kept in process until the jobs topology takes them
+        jobs=MemoryJobQueue(),
+        captures=captures,
+        http=UrllibHttpClient(),
+        errors=SqlErrorSink(engine),
+        geoip=_geoip(settings),
+    )
+    executor = PluginExecutor(threads=settings.worker_concurrency)
+    runtime = PluginRuntime(
+        backends=backends,
+        limits=Limits(timeout_seconds=settings.TASK_TIMEOUT),
+        executor=executor,
+        on_export_failure=on_export_failure,
+    )
+    host = PluginHost(runtime=runtime, backends=backends)
+    host.closers.extend([executor.close, logs.close])
+    if isinstance(cache, RedisCache):
+        host.closers.append(cache.close)
+    if isinstance(captures, KafkaCaptureSink):
+        host.closers.append(captures.close)
+    return host
