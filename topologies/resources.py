@@ -17,6 +17,10 @@ _ready = asyncio.Event()
 _resources: Resources | None = None
 
 
+def is_ready() -> bool:
+    return _ready.is_set()
+
+
 async def context() -> PipelineContext:
     """The pipeline context; agents wait here until the worker has built it."""
     await _ready.wait()
