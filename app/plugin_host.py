@@ -7,8 +7,10 @@ SQLite file; captured events wait in memory for the embedded driver to ingest th
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -27,6 +29,8 @@ from plugin_runtime.isolation import PluginExecutor
 from plugin_runtime.limits import Limits
 from plugin_runtime.runtime import PluginRuntime
 
+log = logging.getLogger(__name__)
+
 ExportFailureHook = Callable[[ExportFailure], Awaitable[None] | None]
 
 
@@ -36,8 +40,26 @@ class PluginHost:
     backends: RuntimeBackends
     closers: list[Callable[[], None]] = field(default_factory=list)
 
+    async def run_due_jobs(self) -> int:
+        """Run the plugin jobs (and export retries) whose time has come; returns how many."""
+        jobs = self.backends.jobs
+        if not isinstance(jobs, MemoryJobQueue):
+            return 0
+        due = jobs.take_due(datetime.now(UTC))
+        for job in due:
+            try:
+                await self.runtime.run_job(job.plugin_config_id, job.name, job.payload)
+            except Exception:
+                # the runtime records the plugin's error; one job never stops the others
+                log.exception("job %s of plugin config %s failed", job.name, job.plugin_config_id)
+        return len(due)
+
     async def close(self) -> None:
         await self.runtime.close()
+        await self.run_due_jobs()
+        jobs = self.backends.jobs
+        if isinstance(jobs, MemoryJobQueue) and jobs.jobs:
+            log.warning("%d plugin jobs were still scheduled at shutdown", len(jobs.jobs))
         for close in reversed(self.closers):
             close()
 

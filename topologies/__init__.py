@@ -7,7 +7,7 @@ import faust
 
 def worker_app() -> faust.App:
     """The Faust app with every topology registered on it."""
-    from topologies import capture, chain, health, ingress  # noqa: F401  (registers them)
+    from topologies import capture, chain, health, ingress, jobs  # noqa: F401  (registers them)
     from topologies.topics import app
 
     return app

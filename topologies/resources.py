@@ -17,6 +17,11 @@ _ready = asyncio.Event()
 _resources: Resources | None = None
 
 
+def context_resources() -> Resources | None:
+    """The worker's resources once built, else None."""
+    return _resources if _ready.is_set() else None
+
+
 def is_ready() -> bool:
     return _ready.is_set()
 

@@ -1,0 +1,15 @@
+"""Plugin jobs and export retries whose time has come, run every second."""
+
+from __future__ import annotations
+
+from topologies.resources import context_resources
+from topologies.topics import app
+
+JOB_POLL_SECONDS = 1.0
+
+
+@app.timer(JOB_POLL_SECONDS)
+async def run_due_jobs() -> None:
+    resources = context_resources()
+    if resources is not None:
+        await resources.host.run_due_jobs()
