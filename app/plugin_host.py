@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from datetime import UTC, datetime
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
