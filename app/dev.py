@@ -88,6 +88,24 @@ async def open_local(
     return settings, resources, data_dir
 
 
+CAPTURE_ROUNDS = 5  # plugins that capture on every captured event would loop for ever
+
+
+async def ingest_all(resources: Resources, messages: list[bytes]) -> ChainResult:
+    """Run the messages, then what plugins captured while they ran (a few rounds)."""
+    result = await run_chain(resources.context, messages)
+    for _round in range(CAPTURE_ROUNDS):
+        await resources.host.run_due_jobs()
+        captured = resources.take_captured()
+        if not captured:
+            break
+        more = await run_chain(resources.context, captured)
+        result.received += more.received
+        result.stored.extend(more.stored)
+        result.dead_letters.extend(more.dead_letters)
+    return result
+
+
 def show(result: ChainResult, data_dir: Path, out: Any = sys.stdout) -> None:
     for event in result.stored:
         person = event.get("person") or {}
@@ -118,7 +136,7 @@ async def run_ingest(settings: Settings, args: argparse.Namespace) -> int:
     messages = read_messages(args.file)
     settings, resources, data_dir = await open_local(settings, args.plugin, _team_ids(messages))
     try:
-        result = await run_chain(resources.context, messages)
+        result = await ingest_all(resources, messages)
         _keep_dead_letters(result, data_dir)
         if args.show:
             show(result, data_dir)
@@ -138,7 +156,7 @@ async def run_dev(settings: Settings, args: argparse.Namespace) -> int:
     settings, resources, data_dir = await open_local(settings, plugins, _team_ids(messages))
     try:
         print(f"embedded mode: plugins {', '.join(plugins)}; store {data_dir}\n")
-        result = await run_chain(resources.context, messages)
+        result = await ingest_all(resources, messages)
         _keep_dead_letters(result, data_dir)
         show(result, data_dir)
         if not args.once:
