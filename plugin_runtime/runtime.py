@@ -16,6 +16,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import orjson
+
 from plugin_runtime.backends import RuntimeBackends
 from plugin_runtime.calls import CallMiddleware, CallStats, RecordErrors, bounded_invoke, call_stack
 from plugin_runtime.capabilities import EXPORT_RETRY_JOB, METHODS, SCHEDULED, python_name
@@ -117,16 +119,25 @@ class PluginRuntime:
         chain = [i for i in self._instances(team_id) if runs_in_chain(i)]
         if not chain or not events:
             return events
-        kept: list[dict[str, Any]] = await self._executor.run(
-            lambda: run_chain_batch(chain, events, self._recorder)
-        )
-        return kept
+        storage = self.backends.storage
+
+        def work() -> list[dict[str, Any]]:
+            with storage.batch():
+                return run_chain_batch(chain, events, self._recorder)
+
+        return await self._executor.run(work)
 
     async def on_events(self, team_id: int, events: list[dict[str, Any]]) -> None:
         """Every plugin's on_event (on_snapshot for `$snapshot`), plugins side by side; each
         gets its own copy of the events, so none sees another's changes."""
+        storage = self.backends.storage
+
+        def deliver(instance: PluginInstance) -> None:
+            with storage.batch():
+                _deliver(instance, copy_events(events))
+
         calls = [
-            self._executor.run(lambda i=instance: _deliver(i, copy.deepcopy(events)))
+            self._executor.run(lambda i=instance: deliver(i))
             for instance in self._instances(team_id)
             if instance.has("on_event") or instance.has("on_snapshot")
         ]
@@ -139,7 +150,7 @@ class PluginRuntime:
             if instance.export_buffer is None:
                 continue
             for event in events:
-                for batch in instance.export_buffer.add(copy.deepcopy(event)):
+                for batch in instance.export_buffer.add(copy_events([event])[0]):
                     await self._export(instance, batch)
         self._ensure_ticker()
 
@@ -291,6 +302,21 @@ def _by_team(slots: Any) -> dict[int, list[ConfigSlot]]:
     for team in teams.values():
         team.sort(key=lambda s: (s.record.order, s.record.id))
     return teams
+
+
+def copy_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A deep copy of the events, so plugins cannot see each other's changes.
+
+    Events are JSON data, and an orjson round trip copies them several times faster than
+    `copy.deepcopy`; anything orjson cannot encode falls back to deepcopy.
+    """
+    try:
+        copied: list[dict[str, Any]] = orjson.loads(
+            orjson.dumps(events, option=orjson.OPT_PASSTHROUGH_DATETIME)
+        )
+    except TypeError:
+        return copy.deepcopy(events)
+    return copied
 
 
 def _quietly(fn: Callable[..., Any], *args: Any) -> None:

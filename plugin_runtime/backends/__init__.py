@@ -10,6 +10,7 @@ Every key is already namespaced per plugin config by the caller (`extensions/`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -37,6 +38,11 @@ class StorageBackend(Protocol):
     def get(self, plugin_config_id: int, key: str) -> str | None: ...
     def set(self, plugin_config_id: int, key: str, value: str) -> None: ...
     def delete(self, plugin_config_id: int, key: str) -> None: ...
+
+    def batch(self) -> AbstractContextManager[None]:
+        """A scope (on the calling thread) whose writes are stored together when it ends;
+        reads inside it see them. The runtime opens one per batch of plugin calls."""
+        ...
 
 
 @dataclass(frozen=True)

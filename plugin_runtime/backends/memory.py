@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -157,6 +158,10 @@ class MemoryStorage:
     def delete(self, plugin_config_id: int, key: str) -> None:
         with self._lock:
             self._rows.pop((plugin_config_id, key), None)
+
+    def batch(self) -> AbstractContextManager[None]:
+        # writes land in the dict at once: nothing to gather
+        return nullcontext()
 
     def rows(self, plugin_config_id: int) -> dict[str, str]:
         with self._lock:

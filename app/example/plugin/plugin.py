@@ -16,4 +16,3 @@ def on_event(event, meta):
         "stored:" + event["uuid"],
         {"event": event["event"], "distinct_id": event["distinct_id"]},
     )
-    meta.cache.incr("stored_events")

@@ -49,6 +49,30 @@ def test_storage_round_trips_and_is_per_config(engine):
     assert storage.get(config, "k") is None
 
 
+def test_storage_batch_writes_at_the_end_and_reads_its_own_writes(engine):
+    storage, config = SqlStorage(engine), _config_id()
+    storage.set(config, "gone", '"old"')
+    outside = SqlStorage(engine)  # another process's view of the same table
+    with storage.batch():
+        storage.set(config, "a", "1")
+        storage.set(config, "a", "2")
+        storage.delete(config, "gone")
+        assert storage.get(config, "a") == "2"
+        assert storage.get(config, "gone") is None
+        assert outside.get(config, "a") is None
+        assert outside.get(config, "gone") == '"old"'
+    assert outside.get(config, "a") == "2"
+    assert outside.get(config, "gone") is None
+
+
+def test_storage_batch_is_written_even_when_the_scope_raises(engine):
+    storage, config = SqlStorage(engine), _config_id()
+    with pytest.raises(RuntimeError), storage.batch():
+        storage.set(config, "kept", "1")
+        raise RuntimeError("a plugin call failed after a write")
+    assert storage.get(config, "kept") == "1"
+
+
 def _entry(config: int, message: str, level: str = "info") -> LogEntry:
     return LogEntry(
         team_id=2,
