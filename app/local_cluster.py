@@ -23,9 +23,14 @@ import orjson
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.clickhouse import NativeClickHouse
 from app.connections import database_url
 from app.migrate import migrate_sql
+from app.settings import load_settings
+from app.stores.events import ClickHouseEventStore
 from app.stores.plugin_configs import ensure_team, install_plugin
+from schemas.clickhouse import SMOKE_MIGRATIONS
+from schemas.clickhouse import migrate as migrate_clickhouse
 from schemas.tables import events, plugin_storage
 
 EXAMPLE_PLUGIN = Path(__file__).resolve().parent / "example" / "plugin"
@@ -62,6 +67,7 @@ class LocalCluster:
         partitions: int = 4,
         team_id: int = 1,
         plugin: Path = EXAMPLE_PLUGIN,
+        events_store: str = "clickhouse",
         env: dict[str, str] | None = None,
     ) -> None:
         self.run_id = run_id
@@ -81,7 +87,8 @@ class LocalCluster:
             "KAFKA_CONSUMPTION_TOPIC": input_topic,
             "KAFKA_TOPIC_PREFIX": f"run_{run_id}_",
             "KAFKA_PARTITIONS": str(partitions),
-            "EVENTS_STORE": "postgres",
+            "EVENTS_STORE": events_store,
+            "CLICKHOUSE_DATABASE": self.database,
             "WORKER_HTTP_PORT": "0",
             "DATA_DIR": f"/tmp/plugin-server-{run_id}",
             "LOG_LEVEL": base.get("LOG_LEVEL", "warning"),
@@ -90,10 +97,14 @@ class LocalCluster:
         self.ready_seconds = 0.0
         self.plugin_config_id = 0
         self._engine = create_async_engine(database_url(self.database_url))
+        self.events_store = events_store
+        self._clickhouse: NativeClickHouse | None = None
 
     async def __aenter__(self) -> LocalCluster:
         await self._admin(f'CREATE DATABASE "{self.database}"')
         await migrate_sql(self.database_url)
+        if self.events_store == "clickhouse":
+            await asyncio.to_thread(self._create_clickhouse_database)
         await ensure_team(self._engine, self.team_id)
         from plugin_runtime.authoring import default_config
         from plugin_runtime.loading import load_plugin
@@ -128,6 +139,24 @@ class LocalCluster:
                 self.process.kill()
         await self._engine.dispose()
         await self._admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+        if self._clickhouse is not None:
+            self._clickhouse.execute(f"DROP DATABASE IF EXISTS {self.database}")
+            self._clickhouse.close()
+
+    def _create_clickhouse_database(self) -> None:
+        """A database of its own on the ClickHouse server, with the events table.
+
+        The local server is Debian's ClickHouse 18.16, so the table is the variant of
+        the events DDL that it accepts (same columns, older types).
+        """
+        settings = load_settings(**{k: v for k, v in self.env.items() if k.isupper()})
+        admin = NativeClickHouse.from_settings(
+            settings.model_copy(update={"CLICKHOUSE_DATABASE": "default"})
+        )
+        admin.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+        admin.close()
+        self._clickhouse = NativeClickHouse.from_settings(settings)
+        migrate_clickhouse(self._clickhouse, SMOKE_MIGRATIONS)
 
     @property
     def log_path(self) -> str:
@@ -160,7 +189,26 @@ class LocalCluster:
         key, value = capture_message(team_id=self.team_id, distinct_id="warm-up", index=0)
         await self.produce([(key, value)])
         event_uuid = orjson.loads(value)["uuid"]
-        await self.wait_for(lambda rows: rows > 0, f"uuid = '{event_uuid}'", timeout=timeout)
+        await self.wait_for(
+            lambda rows: rows > 0,
+            f"toString(uuid) = '{event_uuid}'"
+            if self._clickhouse is not None
+            else f"uuid = '{event_uuid}'",
+            timeout=timeout,
+        )
+
+    async def _count(self, where: str) -> int:
+        if self._clickhouse is not None:
+            rows = await asyncio.to_thread(
+                self._clickhouse.execute, f"SELECT count() FROM events FINAL WHERE {where}"
+            )
+            return int(rows[0][0])
+        async with self._engine.connect() as conn:
+            return int(
+                (
+                    await conn.execute(text(f"SELECT count(*) FROM events WHERE {where}"))
+                ).scalar_one()
+            )
 
     async def wait_for(self, done: Any, where: str, *, timeout: float) -> int:
         deadline = time.monotonic() + timeout
@@ -169,10 +217,7 @@ class LocalCluster:
                 raise RuntimeError(
                     f"worker exited with {self.process.returncode}; see {self.log_path}"
                 )
-            async with self._engine.connect() as conn:
-                count = (
-                    await conn.execute(text(f"SELECT count(*) FROM events WHERE {where}"))
-                ).scalar_one()
+            count = await self._count(where)
             if done(count):
                 return int(count)
             if time.monotonic() > deadline:
@@ -182,17 +227,46 @@ class LocalCluster:
             await asyncio.sleep(0.25)
 
     async def wait_for_events(self, count: int, *, timeout: float) -> list[tuple[float, float]]:
-        """(stored at, sent at) epoch seconds of `count` events besides the warm-up one."""
-        await self.wait_for(lambda rows: rows >= count + 1, "true", timeout=timeout)
-        async with self._engine.connect() as conn:
-            rows = await conn.execute(
-                select(events.c.created_at, events.c.properties).where(
-                    events.c.distinct_id != "warm-up"
-                )
-            )
-            return [(created.timestamp(), float(props["sent"])) for created, props in rows]
+        """(stored at, sent at) epoch seconds of `count` events besides the warm-up one.
+
+        The count is read from the store; the times from the write stage's output topic,
+        whose message timestamps (ms) say when each batch had been stored.
+        """
+        await self.wait_for(lambda rows: rows >= count + 1, "1 = 1", timeout=timeout)
+        return await self._written_times(count)
+
+    async def _written_times(self, count: int) -> list[tuple[float, float]]:
+        from aiokafka import AIOKafkaConsumer
+
+        consumer = AIOKafkaConsumer(
+            f"{self.env['KAFKA_TOPIC_PREFIX']}events_written",
+            bootstrap_servers=self.env.get("KAFKA_HOSTS", "127.0.0.1:19092"),
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            group_id=None,
+        )
+        await consumer.start()
+        times: dict[str, tuple[float, float]] = {}
+        try:
+            while len(times) < count:
+                polled = await consumer.getmany(timeout_ms=2000)
+                if not polled:
+                    break
+                for records in polled.values():
+                    for record in records:
+                        for event in orjson.loads(record.value)["events"]:
+                            if event["distinct_id"] != "warm-up":
+                                sent = float(event["properties"]["sent"])
+                                times[event["uuid"]] = (record.timestamp / 1000, sent)
+        finally:
+            await consumer.stop()
+        return list(times.values())
 
     async def stored_event(self, event_uuid: str) -> dict[str, Any] | None:
+        if self._clickhouse is not None:
+            store = ClickHouseEventStore(self._clickhouse)
+            rows = await store.read(self.team_id, limit=10_000)
+            return next((row for row in rows if row["uuid"] == event_uuid), None)
         async with self._engine.connect() as conn:
             row = (await conn.execute(select(events).where(events.c.uuid == event_uuid))).first()
         if row is None:

@@ -71,11 +71,20 @@ class EmbeddedDriver:
         return None if value is None else orjson.loads(value)
 
 
-@pytest.fixture(params=["embedded", pytest.param("cluster", marks=pytest.mark.integration)])
+@pytest.fixture(
+    params=[
+        "embedded",
+        pytest.param("cluster-clickhouse", marks=pytest.mark.integration),
+        pytest.param("cluster-postgres", marks=pytest.mark.integration),
+    ]
+)
 async def driver(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Driver]:
-    if request.param == "cluster":
+    if request.param.startswith("cluster"):
         run_id = uuid.uuid4().hex[:8]
-        async with LocalCluster(run_id=run_id, input_topic=f"e2e_{run_id}_input") as cluster:
+        store = request.param.removeprefix("cluster-")
+        async with LocalCluster(
+            run_id=run_id, input_topic=f"e2e_{run_id}_input", events_store=store
+        ) as cluster:
             yield ClusterDriver(cluster)
         return
     settings = load_settings(DATA_DIR=str(tmp_path))
