@@ -98,7 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run_worker(settings: Settings, extra: Sequence[str]) -> int:
     level = "warn" if settings.LOG_LEVEL in ("warning", "none") else settings.LOG_LEVEL
-    argv = [sys.executable, "-m", "faust", "-A", "app", "worker", "-l", level, *extra]
+    argv = [sys.executable, "-m", "faust", "-A", "app", "worker", "-l", level]
+    if settings.WORKER_HTTP_PORT == 0:
+        argv.append("--without-web")  # Faust's worker command turns the web on by default
+    argv.extend(extra)
     os.execv(sys.executable, argv)
     return 0  # not reached
 

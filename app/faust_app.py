@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> faust.App:
         store="memory://",
         datadir=f"{settings.DATA_DIR}/faust",
         web_host=settings.WORKER_HTTP_HOST,
+        web_bind=settings.WORKER_HTTP_HOST,
         web_port=settings.WORKER_HTTP_PORT or 6066,  # Faust validates the port even when web is off
         web_enabled=settings.WORKER_HTTP_PORT != 0,
         topic_partitions=settings.KAFKA_PARTITIONS,

@@ -124,24 +124,31 @@ class LocalCluster:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        await self._wait_until_processing()
+        try:
+            await self._wait_until_processing()
+        except BaseException:
+            await self._stop_worker()
+            raise
         self.ready_seconds = time.monotonic() - started
         return self
 
     async def __aexit__(
         self, *exc: tuple[type[BaseException], BaseException, TracebackType]
     ) -> None:
+        await self._stop_worker()
+        await self._engine.dispose()
+        await self._admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+        if self._clickhouse is not None:
+            self._clickhouse.execute(f"DROP DATABASE IF EXISTS {self.database}")
+            self._clickhouse.close()
+
+    async def _stop_worker(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
                 await asyncio.to_thread(self.process.wait, WORKER_STOP_SECONDS)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-        await self._engine.dispose()
-        await self._admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
-        if self._clickhouse is not None:
-            self._clickhouse.execute(f"DROP DATABASE IF EXISTS {self.database}")
-            self._clickhouse.close()
 
     def _create_clickhouse_database(self) -> None:
         """A database of its own on the ClickHouse server, with the events table.

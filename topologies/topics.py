@@ -29,3 +29,13 @@ plugins_topic = _stage_topic("plugins", EventBatch)
 write_topic = _stage_topic("write", EventBatch)
 written_topic = _stage_topic("events_written", EventBatch)
 dead_letter_topic = app.topic("events_dead_letter_queue", value_type=DeadLetter, internal=True)
+
+
+def all_topic_names() -> list[str]:
+    """Every topic the worker reads or writes, the input topic included."""
+    stages = (parse_topic, persons_topic, plugins_topic, write_topic, written_topic)
+    return [
+        settings.KAFKA_CONSUMPTION_TOPIC,
+        dead_letter_topic.get_topic_name(),
+        *(topic.get_topic_name() for topic in stages),
+    ]

@@ -96,27 +96,34 @@ class PersonStore:
         return result
 
     async def _create(self, conn: AsyncConnection, keys: list[Key], created_at: datetime) -> None:
-        for team_id, distinct_id in keys:
-            person_id = (
-                await conn.execute(
-                    persons.insert()
-                    .values(
-                        uuid=str(uuid.uuid4()),
-                        team_id=team_id,
-                        properties={},
-                        properties_last_updated_at={},
-                        is_identified=False,
-                        created_at=created_at,
-                    )
-                    .returning(persons.c.id)
-                )
-            ).scalar_one()
-            # another worker may have mapped the id meanwhile (a rebalance): keep theirs
-            await conn.execute(
-                self._insert(conn, person_distinct_ids)
-                .values(team_id=team_id, distinct_id=distinct_id, person_id=person_id)
-                .on_conflict_do_nothing(index_elements=["team_id", "distinct_id"])
-            )
+        """One person per key, in two statements whatever the number of keys."""
+        new_uuids = [str(uuid.uuid4()) for _ in keys]
+        created = await conn.execute(
+            persons.insert().returning(persons.c.id, persons.c.uuid),
+            [
+                {
+                    "uuid": person_uuid,
+                    "team_id": team_id,
+                    "properties": {},
+                    "properties_last_updated_at": {},
+                    "is_identified": False,
+                    "created_at": created_at,
+                }
+                for person_uuid, (team_id, _distinct_id) in zip(new_uuids, keys, strict=True)
+            ],
+        )
+        ids = {row.uuid: row.id for row in created}
+        # another worker may have mapped an id meanwhile (a rebalance): theirs is kept, and
+        # the person created here for it stays without distinct ids
+        await conn.execute(
+            self._insert(conn, person_distinct_ids).on_conflict_do_nothing(
+                index_elements=["team_id", "distinct_id"]
+            ),
+            [
+                {"team_id": team_id, "distinct_id": distinct_id, "person_id": ids[person_uuid]}
+                for person_uuid, (team_id, distinct_id) in zip(new_uuids, keys, strict=True)
+            ],
+        )
 
     async def load(self, person_ids: Iterable[int]) -> dict[int, Person]:
         ids = sorted(set(person_ids))
