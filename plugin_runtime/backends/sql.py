@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from plugin_runtime.backends import LogEntry
@@ -37,6 +37,22 @@ def _ordered_id() -> str:
 
 
 _DELETED = None  # a pending delete in a storage batch
+
+# Postgres takes a whole batch as three arrays in one statement: the rows are unpacked by
+# the server instead of being bound one by one in Python
+_UNNEST_UPSERT = text(
+    "INSERT INTO plugin_storage (plugin_config_id, key, value) "
+    "SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:keys AS text[]), CAST(:values AS text[])) "
+    "ON CONFLICT (plugin_config_id, key) DO UPDATE SET value = EXCLUDED.value"
+)
+
+
+def _as_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {
+        "ids": [r["plugin_config_id"] for r in rows],
+        "keys": [r["key"] for r in rows],
+        "values": [r["value"] for r in rows],
+    }
 
 
 class SqlStorage:
@@ -78,7 +94,9 @@ class SqlStorage:
         if not upserts and not deletes:
             return
         with self._engine.begin() as conn:
-            if upserts:
+            if len(upserts) > 1 and conn.dialect.name == "postgresql":
+                conn.execute(_UNNEST_UPSERT, _as_columns(upserts))
+            elif upserts:
                 conn.execute(self._upsert(), upserts)
             for cid, key in deletes:
                 conn.execute(self._delete(cid, key))
