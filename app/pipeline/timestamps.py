@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 
@@ -10,8 +11,12 @@ class InvalidTimestamp(ValueError):
     """The event's timestamp cannot be read."""
 
 
+@lru_cache(maxsize=4096)
 def parse_iso(value: str) -> datetime:
-    """Strict ISO-8601; a value without a zone is read as UTC (the server's zone)."""
+    """Strict ISO-8601; a value without a zone is read as UTC (the server's zone).
+
+    Cached: the events of one capture request share `now` and `sent_at`.
+    """
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
@@ -74,4 +79,6 @@ def resolve_timestamp(data: dict[str, Any], now: datetime, sent_at: datetime | N
 
 def format_iso(value: datetime) -> str:
     """UTC ISO-8601 with milliseconds and a Z, as events carry it between stages."""
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"

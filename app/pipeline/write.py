@@ -10,7 +10,7 @@ from app.pipeline.context import PipelineContext
 from app.pipeline.dead_letters import dead_letter
 from app.pipeline.output import StageOutput
 from app.pipeline.person_properties import apply_updates, with_derived_updates
-from app.pipeline.timestamps import format_iso, parse_iso
+from app.pipeline.timestamps import parse_iso
 from app.stores.persons import Person
 
 STAGE = "write"
@@ -52,7 +52,7 @@ def stored_event(event: dict[str, Any], row: dict[str, Any], person: Person) -> 
         "person": {
             "uuid": person.uuid,
             "properties": dict(person.properties),
-            "created_at": format_iso(person.created_at),
+            "created_at": person.created_at_iso,
         },
     }
 

@@ -11,6 +11,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
@@ -18,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.pipeline.timestamps import format_iso
 from schemas.tables import person_distinct_ids, persons
 
 Key = tuple[int, str]  # (team_id, distinct_id)
@@ -33,6 +35,11 @@ class Person:
     created_at: datetime
     version: int = 0
     distinct_ids: list[str] = field(default_factory=list)
+
+    @cached_property
+    def created_at_iso(self) -> str:
+        # every event of the person in a batch carries it
+        return format_iso(self.created_at)
 
 
 class _Lru(OrderedDict[Key, int]):

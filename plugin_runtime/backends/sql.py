@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, delete, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -38,21 +39,18 @@ def _ordered_id() -> str:
 
 _DELETED = None  # a pending delete in a storage batch
 
-# Postgres takes a whole batch as three arrays in one statement: the rows are unpacked by
-# the server instead of being bound one by one in Python
-_UNNEST_UPSERT = text(
+# Postgres takes a whole batch as one JSON document in one statement: the server unpacks
+# the rows, instead of Python binding (or array-encoding) them one by one
+_JSON_UPSERT = text(
     "INSERT INTO plugin_storage (plugin_config_id, key, value) "
-    "SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:keys AS text[]), CAST(:values AS text[])) "
+    "SELECT (r->>0)::bigint, r->>1, r->>2 FROM jsonb_array_elements(CAST(:rows AS jsonb)) r "
     "ON CONFLICT (plugin_config_id, key) DO UPDATE SET value = EXCLUDED.value"
 )
 
 
-def _as_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    return {
-        "ids": [r["plugin_config_id"] for r in rows],
-        "keys": [r["key"] for r in rows],
-        "values": [r["value"] for r in rows],
-    }
+def _as_json(rows: list[dict[str, Any]]) -> dict[str, str]:
+    table = [[r["plugin_config_id"], r["key"], r["value"]] for r in rows]
+    return {"rows": orjson.dumps(table).decode()}
 
 
 class SqlStorage:
@@ -95,7 +93,7 @@ class SqlStorage:
             return
         with self._engine.begin() as conn:
             if len(upserts) > 1 and conn.dialect.name == "postgresql":
-                conn.execute(_UNNEST_UPSERT, _as_columns(upserts))
+                conn.execute(_JSON_UPSERT, _as_json(upserts))
             elif upserts:
                 conn.execute(self._upsert(), upserts)
             for cid, key in deletes:
