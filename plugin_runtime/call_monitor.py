@@ -45,7 +45,7 @@ class MemoryExceeded(CallInterrupted):
 class Watch:
     """One running call: its thread, deadline, memory ceiling and what the monitor did."""
 
-    __slots__ = ("thread_id", "deadline", "rss_ceiling", "fired", "sent_at", "done", "outer")
+    __slots__ = ("deadline", "done", "fired", "outer", "rss_ceiling", "sent_at", "thread_id")
 
     def __init__(
         self, thread_id: int, deadline: float, rss_ceiling: int, outer: Watch | None

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import CodeType, SimpleNamespace
 from typing import Any
 
-from RestrictedPython import compile_restricted_exec
+from RestrictedPython.compile import compile_restricted_exec
 
 from plugin_runtime.allowed_modules import ALLOWED_MODULES, module_proxy
 from plugin_runtime.errors import ForbiddenImportError, PluginLoadError
@@ -79,7 +79,9 @@ def compile_plugin(
     return CompiledPlugin(plugin_name, namespace, functions, _jobs(plugin_name, namespace))
 
 
-def _compile_reachable(plugin_name: str, files: Mapping[str, str], main: str) -> dict[str, CodeType]:
+def _compile_reachable(
+    plugin_name: str, files: Mapping[str, str], main: str
+) -> dict[str, CodeType]:
     """Compile `main` and the plugin files it imports (transitively); other files in the
     folder (its tests, say) are not plugin code and are left alone."""
     by_module = {_module_name(path): path for path in files if path.endswith(".py")}
@@ -161,8 +163,7 @@ class _ModuleLoader:
             if isinstance(exc, PluginLoadError):
                 raise
             raise PluginLoadError(
-                f"plugin '{self._plugin_name}': {path}{_line_of(exc)}: "
-                f"{type(exc).__name__}: {exc}"
+                f"plugin '{self._plugin_name}': {path}{_line_of(exc)}: {type(exc).__name__}: {exc}"
             ) from exc
         finally:
             self._running.discard(name)

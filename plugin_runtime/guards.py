@@ -13,12 +13,12 @@ import collections
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from RestrictedPython import safe_builtins
 from RestrictedPython.Eval import default_guarded_getitem, default_guarded_getiter
 from RestrictedPython.Guards import (
     full_write_guard,
     guarded_iter_unpack_sequence,
     guarded_unpack_sequence,
+    safe_builtins,
 )
 from RestrictedPython.PrintCollector import PrintCollector
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
@@ -100,7 +100,8 @@ def guarded_apply(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 def interruptible(items: Iterable[Any]) -> Iterator[Any]:
     """Yield from `items` through a Python frame, so consuming it in C (`list(...)`,
     `"".join(...)`) still returns to the interpreter loop and can be interrupted."""
-    for item in items:
+    # not `yield from`: a generator resumed inside `yield from` skips the interrupt check
+    for item in items:  # noqa: UP028
         yield item
 
 

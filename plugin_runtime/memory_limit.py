@@ -18,7 +18,7 @@ from typing import Any
 
 from plugin_runtime.errors import PluginMemoryError
 
-_INPLACE: dict[str, Callable[[Any, Any], Any]] = {
+_INPLACE: dict[str, Callable[[Any, Any], Any]] = {  # op -> the in-place operator function
     "+=": operator.iadd,
     "-=": operator.isub,
     "/=": operator.itruediv,
@@ -29,12 +29,16 @@ _INPLACE: dict[str, Callable[[Any, Any], Any]] = {
     ">>=": operator.irshift,
     "@=": operator.imatmul,
 }
+# bits; an integer result over this is refused whatever the memory bound: one C-level
+# multiplication of two such numbers takes ~0.07 s, and the time limit cannot stop C code
+MAX_INT_BITS = 1 << 20
 _NUMBERS = re.compile(r"\d+")
 _PRINTF_SPEC = re.compile(rb"%[-#0 +*.\d]*[a-zA-Z%]")
 _WIDENING_METHODS = frozenset(
     ("ljust", "rjust", "center", "zfill", "expandtabs", "replace", "join")
 )
 _TEXT = (str, bytes, bytearray)
+_SEQUENCES = (*_TEXT, list, tuple)
 
 
 class SizeGuards:
@@ -42,7 +46,7 @@ class SizeGuards:
 
     def __init__(self, memory_bytes: int) -> None:
         self.memory_bytes = memory_bytes
-        max_bits = memory_bytes * 8
+        max_bits = min(memory_bytes * 8, MAX_INT_BITS)
         # a sequence of this many items holds at least 8 bytes (one pointer) per item
         max_items = memory_bytes // 8
 
@@ -52,8 +56,14 @@ class SizeGuards:
                 f"of {memory_bytes:,} bytes"
             )
 
+        def refuse_int(what: str, bits: int) -> None:
+            raise PluginMemoryError(
+                f"{what} would give an integer of about {bits // 8:,} bytes, over the plugin "
+                f"integer limit of {max_bits // 8:,} bytes"
+            )
+
         def check_repeat(seq: Any, times: int) -> None:
-            if times > 0 and isinstance(seq, _TEXT | list | tuple):
+            if times > 0 and isinstance(seq, _SEQUENCES):
                 width = 1 if isinstance(seq, _TEXT) else 8
                 if len(seq) * times * width > memory_bytes:
                     refuse("repeating a sequence", len(seq) * times * width)
@@ -64,7 +74,7 @@ class SizeGuards:
                 return a * b
             if ta is int and tb is int:
                 if a.bit_length() + b.bit_length() > max_bits:
-                    refuse("multiplying integers", (a.bit_length() + b.bit_length()) // 8)
+                    refuse_int("multiplying integers", a.bit_length() + b.bit_length())
                 return a * b
             if isinstance(b, int):
                 check_repeat(a, b)
@@ -73,14 +83,20 @@ class SizeGuards:
             return a * b
 
         def power(a: Any, b: Any, mod: Any = None) -> Any:
-            if mod is None and isinstance(a, int) and isinstance(b, int) and b > 0:
-                if abs(a) > 1 and a.bit_length() * b > max_bits:
-                    refuse("raising an integer to a power", a.bit_length() * b // 8)
+            if (
+                mod is None
+                and isinstance(a, int)
+                and isinstance(b, int)
+                and b > 0
+                and abs(a) > 1
+                and a.bit_length() * b > max_bits
+            ):
+                refuse_int("raising an integer to a power", a.bit_length() * b)
             return a**b if mod is None else pow(a, b, mod)
 
         def lshift(a: Any, b: Any) -> Any:
             if isinstance(a, int) and isinstance(b, int) and a and a.bit_length() + b > max_bits:
-                refuse("shifting an integer", (a.bit_length() + b) // 8)
+                refuse_int("shifting an integer", a.bit_length() + b)
             return a << b
 
         def check_widths(spec: str | bytes, args: Any = ()) -> None:
@@ -112,7 +128,9 @@ class SizeGuards:
 
         def inplace(op: str, x: Any, y: Any) -> Any:
             if op == "+=":
-                return operator.iadd(x, y)
+                if isinstance(x, _SEQUENCES) and isinstance(y, _SEQUENCES):
+                    check_repeat(x, 1 + len(y) // max(len(x), 1))
+                return _INPLACE[op](x, y)
             if op == "*=":
                 return mul(x, y)
             if op == "**=":

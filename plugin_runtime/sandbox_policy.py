@@ -33,13 +33,15 @@ _OPERATOR_GUARDS: dict[type[ast.operator], str] = {
 }
 
 
-def _call(name: str, args: list[ast.expr], like: ast.AST) -> ast.Call:
+def _call(
+    name: str, args: list[ast.expr], like: ast.stmt | ast.expr | ast.excepthandler
+) -> ast.Call:
     call = ast.Call(func=ast.Name(name, ast.Load()), args=args, keywords=[])
     copy_locations(call, like)
     return call
 
 
-def _reraise_stmt(like: ast.AST) -> ast.Expr:
+def _reraise_stmt(like: ast.stmt | ast.excepthandler) -> ast.Expr:
     stmt = ast.Expr(value=_call("_reraise_", [], like))
     copy_locations(stmt, like)
     return stmt
@@ -83,15 +85,17 @@ class PluginPolicy(RestrictingNodeTransformer):
         return rewritten
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> Any:
-        node = super().visit_ExceptHandler(node)
-        node.body.insert(0, _reraise_stmt(node))
-        return node
+        handler = super().visit_ExceptHandler(node)
+        assert isinstance(handler, ast.ExceptHandler)
+        handler.body.insert(0, _reraise_stmt(handler))
+        return handler
 
     def visit_Try(self, node: ast.Try) -> Any:
-        node = super().visit_Try(node)
-        if node.finalbody:
-            node.finalbody.insert(0, _reraise_stmt(node.finalbody[0]))
-        return node
+        visited = super().visit_Try(node)
+        assert isinstance(visited, ast.Try)
+        if visited.finalbody:
+            visited.finalbody.insert(0, _reraise_stmt(visited.finalbody[0]))
+        return visited
 
 
 def imported_modules(tree: ast.AST) -> list[tuple[str, int]]:
