@@ -32,6 +32,7 @@ from typing import Any
 
 from plugin_runtime.errors import PluginMemoryError
 from plugin_runtime.guards import interruptible
+from plugin_runtime.memory_limit import MAX_INT_BITS
 
 ALLOWED_MODULES = (
     "json",
@@ -90,8 +91,10 @@ def _prod(iterable: Any, *, start: Any = 1) -> Any:
 
 
 def _guarded_mul(a: Any, b: Any) -> Any:
-    if isinstance(a, int) and isinstance(b, int) and a.bit_length() + b.bit_length() > 2**30:
-        raise PluginMemoryError("math.prod result is over the plugin memory bound")
+    if isinstance(a, int) and isinstance(b, int) and a.bit_length() + b.bit_length() > MAX_INT_BITS:
+        raise PluginMemoryError(
+            f"math.prod result is over the plugin integer limit of {MAX_INT_BITS // 8:,} bytes"
+        )
     return a * b
 
 

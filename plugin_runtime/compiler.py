@@ -91,8 +91,7 @@ def _compile_reachable(
         path = pending.pop()
         if path in codes:
             continue
-        codes[path], imports = _compile_file(plugin_name, path, files[path])
-        for module, line in imports:
+        for module, line in _imports_of(plugin_name, path, files[path]):
             if module in ALLOWED_MODULES:
                 continue
             if module not in by_module:
@@ -101,19 +100,27 @@ def _compile_reachable(
                     f"provided to plugins (allowed: {', '.join(ALLOWED_MODULES)})"
                 )
             pending.append(by_module[module])
+        codes[path] = _compile_file(plugin_name, path, files[path])
     return codes
 
 
-def _compile_file(
-    plugin_name: str, path: str, source: str
-) -> tuple[CodeType, list[tuple[str, int]]]:
+def _imports_of(plugin_name: str, path: str, source: str) -> list[tuple[str, int]]:
+    # checked before the restriction rules, so `import builtins` is named as a forbidden
+    # import rather than as a reserved name; a syntax error is left to the compile step
+    try:
+        return imported_modules(ast.parse(source, filename=path))
+    except SyntaxError:
+        return []
+
+
+def _compile_file(plugin_name: str, path: str, source: str) -> CodeType:
     filename = f"{PLUGIN_FILE_PREFIX}{plugin_name}/{path}"
     result = compile_restricted_exec(source, filename=filename, policy=PluginPolicy)
     if result.errors or result.code is None:
         raise PluginLoadError(
             f"plugin '{plugin_name}': " + "; ".join(_located(path, e) for e in result.errors)
         )
-    return result.code, imported_modules(ast.parse(source, filename=filename))
+    return result.code
 
 
 def _located(path: str, error: str) -> str:
