@@ -110,6 +110,9 @@ class SizeGuards:
                         refuse("a format width", arg)
 
         def mod(a: Any, b: Any) -> Any:
+            kind = type(a)
+            if kind is int or kind is float:  # the common case, kept first: it runs in loops
+                return a % b
             if isinstance(a, str | bytes):
                 specs = _PRINTF_SPEC.findall(a.encode() if isinstance(a, str) else a)
                 for spec in specs:
@@ -128,6 +131,9 @@ class SizeGuards:
 
         def inplace(op: str, x: Any, y: Any) -> Any:
             if op == "+=":
+                kind = type(x)
+                if kind is int or kind is float:  # counters in loops: keep it short
+                    return x + y
                 if isinstance(x, _SEQUENCES) and isinstance(y, _SEQUENCES):
                     check_repeat(x, 1 + len(y) // max(len(x), 1))
                 return _INPLACE[op](x, y)

@@ -40,7 +40,8 @@ def process_event(event, meta):
     props["count"] = props.get("count", 0)
     props["count"] += 1
     tags = [t.upper() for t in props.get("tags", []) if t]
-    pairs = {k: v for k, v in sorted(props.items()) if isinstance(v, int) and not isinstance(v, bool)}
+    ints = sorted(props.items())
+    pairs = {k: v for k, v in ints if isinstance(v, int) and not isinstance(v, bool)}
     total = 0
     for k, v in pairs.items():
         total += v
@@ -196,7 +197,7 @@ def test_malformed_jobs_fail_the_load() -> None:
 
 
 def test_missing_main_fails_the_load() -> None:
-    with pytest.raises(PluginLoadError, match="main module 'main.py'"):
+    with pytest.raises(PluginLoadError, match=r"main module 'main\.py'"):
         compile_plugin(
             {"plugin.py": ""}, main="main.py", plugin_name="p", sandbox_globals={}, limits=Limits()
         )
@@ -224,7 +225,10 @@ def test_seeding_random_in_one_plugin_does_not_affect_another() -> None:
 
 
 def test_plugin_classes_are_private_to_the_plugin() -> None:
-    source = "class Box:\n    items = []\ndef f(x):\n    Box.items = Box.items + [x]\n    return Box.items"
+    source = (
+        "class Box:\n    items = []\n"
+        "def f(x):\n    Box.items = Box.items + [x]\n    return Box.items"
+    )
     first, second = compiled(source), compiled(source)
     assert call(first, "f", 1) == [1]
     assert call(second, "f", 2) == [2]

@@ -234,7 +234,7 @@ def test_forbidden_import_fails_at_load_naming_the_module(source: str, module: s
 
 
 def test_relative_import_fails_at_load() -> None:
-    with pytest.raises(ForbiddenImportError, match="module '.' is not provided"):
+    with pytest.raises(ForbiddenImportError, match=r"module '\.' is not provided"):
         compiled("from . import x")
 
 

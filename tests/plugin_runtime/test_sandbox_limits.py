@@ -17,7 +17,9 @@ RUNAWAY = {
     "while_loop": "while True:\n    pass",
     "for_loop": "for i in range(10**6):\n    for j in range(10**6):\n        pass",
     "nested_function": "def spin():\n    while True:\n        pass\nspin()",
-    "bare_except": "while True:\n    try:\n        while True:\n            pass\n    except:\n        pass",
+    "bare_except": (
+        "while True:\n    try:\n        while True:\n            pass\n    except:\n        pass"
+    ),
     "catch_base_exception_by_mro": (
         "k = Exception\nwhile True:\n    try:\n        while True:\n            pass\n"
         "    except k:\n        pass\n    except:\n        pass"
@@ -31,7 +33,9 @@ RUNAWAY = {
     "itertools_count_join": "import itertools\nreturn ''.join(str(i) for i in itertools.count())",
     "itertools_repeat_join": "import itertools\nreturn ''.join(itertools.repeat('x'))",
     "iter_sentinel": "return list(iter(lambda: 1, 2))",
-    "counter_elements": "import collections\nreturn len(list(collections.Counter(a=10**9).elements()))",
+    "counter_elements": (
+        "import collections\nreturn len(list(collections.Counter(a=10**9).elements()))"
+    ),
 }
 
 
