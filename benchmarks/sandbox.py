@@ -1,3 +1,4 @@
+# ruff: noqa: E501  -- the report rows are tables; wrapping them hides their columns
 """What the plugin sandbox costs: per call, per load, per loaded config, per mechanism.
 
     python benchmarks/sandbox.py            # the full run (about a minute)
