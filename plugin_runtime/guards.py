@@ -141,6 +141,9 @@ def plugin_builtins(size: SizeGuards) -> dict[str, Any]:
             "property": property,
             "staticmethod": staticmethod,
             "classmethod": classmethod,
+            # what `fetch` raises on a network failure, so plugins can catch it by name
+            "ConnectionError": ConnectionError,
+            "TimeoutError": TimeoutError,
         }
     )
     return builtins
