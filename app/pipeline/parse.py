@@ -11,7 +11,12 @@ import orjson
 
 from app.pipeline.dead_letters import dead_letter
 from app.pipeline.output import StageOutput
-from app.pipeline.timestamps import InvalidTimestamp, format_iso, parse_iso, resolve_timestamp
+from app.pipeline.timestamps import (
+    InvalidTimestamp,
+    format_iso,
+    parse_iso,
+    resolve_timestamp_iso,
+)
 
 STAGE = "parse"
 MAX_EVENT_NAME_LENGTH = 200  # characters, as the original cut event names
@@ -81,7 +86,7 @@ def to_plugin_event(message: dict[str, Any], *, received: datetime | None = None
     now = _read_time(event, "now", default=None) or received or datetime.now(UTC)
     sent_at = _read_time(event, "sent_at", default=None)
     try:
-        event["timestamp"] = format_iso(resolve_timestamp(event, now, sent_at))
+        event["timestamp"] = resolve_timestamp_iso(event, now, sent_at)
     except InvalidTimestamp as exc:
         raise InvalidEvent(str(exc)) from None
     event["now"] = format_iso(now)

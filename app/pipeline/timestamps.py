@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -43,6 +44,18 @@ def _ms(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
+# the form events carry between stages; a client timestamp already in it needs no work
+_CANONICAL = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+
+
+def resolve_timestamp_iso(data: dict[str, Any], now: datetime, sent_at: datetime | None) -> str:
+    """`resolve_timestamp` as the canonical ISO text (`format_iso`)."""
+    timestamp = data.get("timestamp")
+    if sent_at is None and isinstance(timestamp, str) and _CANONICAL.fullmatch(timestamp):
+        return timestamp
+    return format_iso(resolve_timestamp(data, now, sent_at))
+
+
 def resolve_timestamp(data: dict[str, Any], now: datetime, sent_at: datetime | None) -> datetime:
     """The event's time, by the original's rules in priority order.
 
@@ -77,6 +90,7 @@ def resolve_timestamp(data: dict[str, Any], now: datetime, sent_at: datetime | N
     return _ms(now)
 
 
+@lru_cache(maxsize=1024)
 def format_iso(value: datetime) -> str:
     """UTC ISO-8601 with milliseconds and a Z, as events carry it between stages."""
     if value.tzinfo is not UTC:

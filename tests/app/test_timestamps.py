@@ -2,7 +2,13 @@ from datetime import datetime
 
 import pytest
 
-from app.pipeline.timestamps import InvalidTimestamp, format_iso, parse_iso, resolve_timestamp
+from app.pipeline.timestamps import (
+    InvalidTimestamp,
+    format_iso,
+    parse_iso,
+    resolve_timestamp,
+    resolve_timestamp_iso,
+)
 
 NOW = parse_iso("2020-01-01T12:00:05.200Z")
 
@@ -73,3 +79,15 @@ def test_unreadable_sent_at_falls_back_to_the_timestamp() -> None:
     stamp = "2020-01-02T14:00:00.000Z"
     assert format_iso(resolve_timestamp({"timestamp": stamp}, NOW, None)) == stamp
     assert isinstance(parse_iso("2020-01-01T00:00:00"), datetime)
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "expected"),
+    [
+        ("2020-01-02T14:00:00.000Z", "2020-01-02T14:00:00.000Z"),
+        ("2020-01-02T14:00:00Z", "2020-01-02T14:00:00.000Z"),
+        ("2020-01-02T16:00:00.123+02:00", "2020-01-02T14:00:00.123Z"),
+    ],
+)
+def test_iso_result_is_canonical_whatever_the_input_form(timestamp: str, expected: str) -> None:
+    assert resolve_timestamp_iso({"timestamp": timestamp}, NOW, None) == expected
