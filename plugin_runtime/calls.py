@@ -18,9 +18,12 @@ from plugin_runtime.limits import Limits, call_bounded
 from plugin_runtime.types import PluginConfigRef
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PluginCall:
-    """One call of a plugin function: whose, which, with what, about which event."""
+    """One call of a plugin function: whose, which, with what, about which event.
+
+    Not frozen: a frozen dataclass costs about 1 µs more to build, once per event.
+    """
 
     ref: PluginConfigRef
     method: str
@@ -86,12 +89,15 @@ class CallStats:
             failed = True
             raise
         finally:
+            elapsed = time.perf_counter() - started
             key = (call.ref.plugin_config_id, call.method)
             with self._lock:
-                stats = self.by_method.setdefault(key, MethodStats())
+                stats = self.by_method.get(key)
+                if stats is None:
+                    stats = self.by_method[key] = MethodStats()
                 stats.calls += 1
                 stats.errors += failed
-                stats.seconds += time.perf_counter() - started
+                stats.seconds += elapsed
 
 
 def call_stack(middlewares: Sequence[CallMiddleware], invoke: Proceed) -> Proceed:

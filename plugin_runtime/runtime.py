@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -137,7 +138,7 @@ class PluginRuntime:
                 _deliver(instance, copy_events(events))
 
         calls = [
-            self._executor.run(lambda i=instance: deliver(i))
+            self._executor.run(functools.partial(deliver, instance))
             for instance in self._instances(team_id)
             if instance.has("on_event") or instance.has("on_snapshot")
         ]
@@ -276,7 +277,7 @@ class PluginRuntime:
                 }
                 poster = PostHog(self.backends.captures, instance.ref)
                 await self._executor.run(
-                    lambda p=poster, v=properties: p.capture(PLUGIN_METRICS_EVENT, v)
+                    functools.partial(poster.capture, PLUGIN_METRICS_EVENT, properties)
                 )
 
     def failing_configs(self) -> dict[int, str]:
