@@ -12,7 +12,7 @@ import shutil
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TextIO
 
 import orjson
 
@@ -106,7 +106,8 @@ async def ingest_all(resources: Resources, messages: list[bytes]) -> ChainResult
     return result
 
 
-def show(result: ChainResult, data_dir: Path, out: Any = sys.stdout) -> None:
+def show(result: ChainResult, data_dir: Path, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     for event in result.stored:
         person = event.get("person") or {}
         print(

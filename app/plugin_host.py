@@ -98,7 +98,10 @@ def open_host(
     executor = PluginExecutor(threads=settings.worker_concurrency)
     runtime = PluginRuntime(
         backends=backends,
-        limits=Limits(timeout_seconds=settings.TASK_TIMEOUT),
+        limits=Limits(
+            timeout_seconds=settings.TASK_TIMEOUT,
+            memory_bytes=settings.PLUGIN_CALL_MEMORY_MB * 1024 * 1024,
+        ),
         executor=executor,
         on_export_failure=on_export_failure,
     )

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     TASK_TIMEOUT: float = Field(
         30.0, gt=0, description="seconds a single plugin call (and any loop in it) may run"
     )
+    PLUGIN_CALL_MEMORY_MB: int = Field(
+        128, ge=8, description="MiB a single plugin call may allocate before it is stopped"
+    )
     SCHEDULE_LOCK_TTL: int = Field(60, ge=1, description="seconds to hold the schedule lock")
     PLUGINS_RELOAD_PUBSUB_CHANNEL: str = Field(
         "reload-plugins", description="Redis channel for reload events"
