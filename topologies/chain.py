@@ -6,9 +6,14 @@ sends the result to the next topic on the same partition.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from faust.types import AgentT, TopicT
+
+from app.pipeline.context import PipelineContext
 from app.pipeline.exports import export_events
+from app.pipeline.output import StageOutput
 from app.pipeline.parse import parse_messages
 from app.pipeline.persons import resolve_persons
 from app.pipeline.plugins import run_plugins
@@ -25,6 +30,8 @@ from topologies.topics import (
     written_topic,
 )
 
+Stage = Callable[[PipelineContext, list[dict[str, Any]]], Awaitable[StageOutput]]
+
 
 @app.agent(parse_topic)
 async def parse(stream: Any) -> None:
@@ -33,41 +40,21 @@ async def parse(stream: Any) -> None:
         await send_output(persons_topic, out, message.message.partition)
 
 
-@app.agent(persons_topic)
-async def persons(stream: Any) -> None:
-    ctx = await context()
-    async for message in stream.events():
-        out = await run_with_retries(
-            "persons", lambda evs: resolve_persons(ctx, evs), message.value.events
-        )
-        await send_output(plugins_topic, out, message.message.partition)
+def stage_agent(name: str, source: TopicT, stage: Stage, target: TopicT | None) -> AgentT[Any]:
+    """An agent running `stage` on every batch of `source` and sending it to `target`."""
+
+    async def run(stream: Any) -> None:
+        ctx = await context()
+        async for message in stream.events():
+            out = await run_with_retries(
+                name, lambda events: stage(ctx, events), message.value.events
+            )
+            await send_output(target, out, message.message.partition)
+
+    return app.agent(source, name=f"topologies.chain.{name}")(run)
 
 
-@app.agent(plugins_topic)
-async def plugins(stream: Any) -> None:
-    ctx = await context()
-    async for message in stream.events():
-        out = await run_with_retries(
-            "plugins", lambda evs: run_plugins(ctx, evs), message.value.events
-        )
-        await send_output(write_topic, out, message.message.partition)
-
-
-@app.agent(write_topic)
-async def write(stream: Any) -> None:
-    ctx = await context()
-    async for message in stream.events():
-        out = await run_with_retries(
-            "write", lambda evs: write_events(ctx, evs), message.value.events
-        )
-        await send_output(written_topic, out, message.message.partition)
-
-
-@app.agent(written_topic)
-async def exports(stream: Any) -> None:
-    ctx = await context()
-    async for message in stream.events():
-        out = await run_with_retries(
-            "exports", lambda evs: export_events(ctx, evs), message.value.events
-        )
-        await send_output(None, out, message.message.partition)
+persons = stage_agent("persons", persons_topic, resolve_persons, plugins_topic)
+plugins = stage_agent("plugins", plugins_topic, run_plugins, write_topic)
+write = stage_agent("write", write_topic, write_events, written_topic)
+exports = stage_agent("exports", written_topic, export_events, None)
