@@ -13,8 +13,14 @@ _INITIAL_KEYS = (
 )  # fmt: skip
 
 
+_DERIVED_FROM = frozenset(_INITIAL_KEYS)
+
+
 def with_derived_updates(properties: dict[str, Any]) -> dict[str, Any]:
-    """A copy of `properties` whose $set/$set_once also carry campaign and initial values."""
+    """A copy of `properties` whose $set/$set_once also carry campaign and initial values
+    (`properties` itself when there is nothing to derive)."""
+    if _DERIVED_FROM.isdisjoint(properties):
+        return properties
     derived = dict(properties)
     set_ = dict(properties.get("$set") or {})
     set_once = dict(properties.get("$set_once") or {})

@@ -3,8 +3,11 @@ for the exports stage."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from app.pipeline.context import PipelineContext
 from app.pipeline.dead_letters import dead_letter
@@ -16,10 +19,27 @@ from app.stores.persons import Person
 STAGE = "write"
 
 
+@dataclass(frozen=True, slots=True)
+class PersonSnapshot:
+    """A person's properties as of an event, shared by its events until they change."""
+
+    properties: dict[str, Any]
+    json: str
+
+    @classmethod
+    def of(cls, person: Person) -> PersonSnapshot:
+        properties = dict(person.properties)
+        return cls(properties, orjson.dumps(properties).decode())
+
+
 def stored_row(
-    event: dict[str, Any], properties: dict[str, Any], person: Person, created_at: datetime
+    event: dict[str, Any],
+    properties: dict[str, Any],
+    person: Person,
+    snapshot: PersonSnapshot,
+    created_at: datetime,
 ) -> dict[str, Any]:
-    """The event as every event store writes it."""
+    """The event as every event store writes it (`person_properties` as JSON text)."""
     return {
         "uuid": event["uuid"],
         "event": event["event"],
@@ -30,12 +50,14 @@ def stored_row(
         "elements_chain": event.get("elements_chain") or "",
         "created_at": created_at,
         "person_id": person.uuid,
-        "person_properties": dict(person.properties),
+        "person_properties": snapshot.json,
         "person_created_at": person.created_at,
     }
 
 
-def stored_event(event: dict[str, Any], row: dict[str, Any], person: Person) -> dict[str, Any]:
+def stored_event(
+    event: dict[str, Any], row: dict[str, Any], person: Person, snapshot: PersonSnapshot
+) -> dict[str, Any]:
     """The event as `on_event` and `export_events` see it: stored form, with its person."""
     return {
         "uuid": row["uuid"],
@@ -51,7 +73,7 @@ def stored_event(event: dict[str, Any], row: dict[str, Any], person: Person) -> 
         "elements": [],
         "person": {
             "uuid": person.uuid,
-            "properties": dict(person.properties),
+            "properties": snapshot.properties,
             "created_at": person.created_at_iso,
         },
     }
@@ -75,6 +97,7 @@ async def write_events(ctx: PipelineContext, events: list[dict[str, Any]]) -> St
     person_ids = await ctx.persons.ensure({(e["team_id"], e["distinct_id"]) for e in known})
     people = await ctx.persons.load(person_ids.values())
     changed: dict[int, Person] = {}
+    snapshots: dict[int, PersonSnapshot] = {}
     created_at = datetime.now(UTC)
     rows = []
     for event in known:
@@ -86,9 +109,13 @@ async def write_events(ctx: PipelineContext, events: list[dict[str, Any]]) -> St
         properties = with_derived_updates(properties)
         if event["event"] != "$groupidentify" and apply_updates(person.properties, properties):
             changed[person.id] = person
-        row = stored_row(event, properties, person, created_at)
+            snapshots.pop(person.id, None)
+        snapshot = snapshots.get(person.id)
+        if snapshot is None:
+            snapshot = snapshots[person.id] = PersonSnapshot.of(person)
+        row = stored_row(event, properties, person, snapshot, created_at)
         rows.append(row)
-        out.events.append(stored_event(event, row, person))
+        out.events.append(stored_event(event, row, person, snapshot))
     await ctx.persons.save_properties(changed.values())
     await ctx.events.write(rows)
     return out

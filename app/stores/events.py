@@ -104,7 +104,7 @@ class ClickHouseEventStore:
                 r["elements_chain"],
                 r["created_at"],
                 r["person_id"],
-                orjson.dumps(r["person_properties"]).decode(),
+                r["person_properties"],
             )
             for r in rows
         ]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from plugin_runtime.backends import CacheBackend
 from plugin_runtime.errors import IllegalOperationError
+from plugin_runtime.extensions import values as json_values
 
 MAX_LPUSH_ITEMS = 1000  # elements per lpush call, as the original capped it
 
@@ -42,14 +42,14 @@ class Cache:
         if raw is None:
             return default
         try:
-            return json.loads(raw)
+            return json_values.loads(raw)
         except ValueError:
             return raw
 
     def set(self, key: str, value: Any, ttl_seconds: int | None = None) -> None:
         """Store `value`; with `ttl_seconds` it expires after that many seconds."""
         ttl = None if ttl_seconds is None else _int("ttl_seconds", ttl_seconds)
-        self._backend.set(self._key(key), json.dumps(value), ttl or None)
+        self._backend.set(self._key(key), json_values.dumps(value), ttl or None)
 
     def incr(self, key: str, by: int = 1) -> int:
         """Add `by` to the integer at `key` (a missing key counts from 0); the new value."""
@@ -68,7 +68,7 @@ class Cache:
                 raise IllegalOperationError(
                     f"cache.lpush takes at most {MAX_LPUSH_ITEMS} elements, got {len(values)}"
                 )
-            items = [v if isinstance(v, str) else json.dumps(v) for v in values]
+            items = [v if isinstance(v, str) else json_values.dumps(v) for v in values]
         else:
             raise IllegalOperationError("cache.lpush takes a string or a list of strings")
         if not items:

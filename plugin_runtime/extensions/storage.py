@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from plugin_runtime.backends import StorageBackend
 from plugin_runtime.errors import IllegalOperationError
+from plugin_runtime.extensions import values as json_values
 
 
 class Storage:
@@ -27,11 +27,11 @@ class Storage:
     def get(self, key: str, default: Any = None) -> Any:
         """The stored value, or `default` when there is none."""
         raw = self._backend.get(self._config_id, self._check(key))
-        return default if raw is None else json.loads(raw)
+        return default if raw is None else json_values.loads(raw)
 
     def set(self, key: str, value: Any) -> None:
         """Store `value` (anything JSON can encode) under `key`."""
-        self._backend.set(self._config_id, self._check(key), json.dumps(value))
+        self._backend.set(self._config_id, self._check(key), json_values.dumps(value))
 
     def delete(self, key: str) -> None:
         """Remove `key`; no error when it is absent."""

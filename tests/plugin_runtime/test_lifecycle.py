@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from tests.plugin_runtime.runtime_fixtures import TEAM, event, make_runtime, record
 
@@ -176,7 +177,9 @@ jobs = {"log_reply": reply}
     await h.runtime.load([record(code)])
     await h.runtime.run_job(39, "log_reply", {"a": 1})
     await h.runtime.run_job(39, "nope", None)
-    assert h.storage.rows(39) == {"got": '{"a": 1}'}
+    rows = h.storage.rows(39)
+    assert rows.keys() == {"got"}
+    assert json.loads(rows["got"]) == {"a": 1}
     assert "defines no job 'nope'" in h.errors.errors[39]["message"]
 
 
