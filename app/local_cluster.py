@@ -68,8 +68,10 @@ class LocalCluster:
         team_id: int = 1,
         plugin: Path = EXAMPLE_PLUGIN,
         events_store: str = "clickhouse",
+        owns_input_topic: bool = True,
         env: dict[str, str] | None = None,
     ) -> None:
+        """`owns_input_topic`: delete the input topic at the end too (the caller's otherwise)."""
         self.run_id = run_id
         self.input_topic = input_topic
         self.partitions = partitions
@@ -98,6 +100,7 @@ class LocalCluster:
         self.plugin_config_id = 0
         self._engine = create_async_engine(database_url(self.database_url))
         self.events_store = events_store
+        self.owns_input_topic = owns_input_topic
         self._clickhouse: NativeClickHouse | None = None
 
     async def __aenter__(self) -> LocalCluster:
@@ -136,11 +139,32 @@ class LocalCluster:
         self, *exc: tuple[type[BaseException], BaseException, TracebackType]
     ) -> None:
         await self._stop_worker()
+        await self._delete_topics()
         await self._engine.dispose()
         await self._admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
         if self._clickhouse is not None:
             self._clickhouse.execute(f"DROP DATABASE IF EXISTS {self.database}")
             self._clickhouse.close()
+
+    async def _delete_topics(self) -> None:
+        """Remove this run's topics, so repeated runs leave the broker as it was."""
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.env.get("KAFKA_HOSTS", "127.0.0.1:19092")
+        )
+        await admin.start()
+        try:
+            prefix = self.env["KAFKA_TOPIC_PREFIX"]
+            mine = [
+                t
+                for t in await admin.list_topics()
+                if t.startswith(prefix) or (t == self.input_topic and self.owns_input_topic)
+            ]
+            if mine:
+                await admin.delete_topics(mine)
+        finally:
+            await admin.close()
 
     async def _stop_worker(self) -> None:
         if self.process is not None and self.process.poll() is None:

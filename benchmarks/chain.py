@@ -91,6 +91,15 @@ async def create_topic(bootstrap: str, name: str) -> None:
         await admin.close()
 
 
+async def delete_topics(bootstrap: str, names: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics([n for n in names if n in await admin.list_topics()])
+    finally:
+        await admin.close()
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -105,7 +114,9 @@ async def main() -> None:
     input_topic = f"bench_{run_id}_input"
     await create_topic(bootstrap, input_topic)
 
-    async with LocalCluster(run_id=run_id, input_topic=input_topic, partitions=PARTITIONS) as run:
+    async with LocalCluster(
+        run_id=run_id, input_topic=input_topic, partitions=PARTITIONS, owns_input_topic=False
+    ) as run:
         messages = [
             capture_message(team_id=run.team_id, distinct_id=f"user-{i % DISTINCT_IDS}", index=i)
             for i in range(args.events)
@@ -117,7 +128,10 @@ async def main() -> None:
         chain_rate = args.events / (last_stored - first_sent)
         latencies = [(created - sent) * 1000 for created, sent in stored]
 
-    baseline = await passthrough(bootstrap, input_topic, args.events)
+    try:
+        baseline = await passthrough(bootstrap, input_topic, args.events)
+    finally:
+        await delete_topics(bootstrap, [input_topic, f"{input_topic}_passthrough"])
     print()
     print(f"{'pipeline':<44}{'events/s':>12}{'p50 ms':>10}{'p99 ms':>10}")
     p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
