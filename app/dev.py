@@ -29,6 +29,7 @@ from schemas.records import DeadLetter
 EXAMPLE = Path(__file__).resolve().parent / "example"
 DEV_TEAM_ID = 1
 DEV_API_TOKEN = "phc_dev"  # the project API key of the embedded mode's team
+DEAD_LETTERS_FILE = "dead_letters.jsonl"
 
 
 def read_messages(path: str) -> list[bytes]:
@@ -78,11 +79,9 @@ async def open_local(
                 )
     finally:
         await engine.dispose()
-    export_letters = data_dir / "dead_letters.jsonl"
 
     async def keep(letter: DeadLetter) -> None:
-        with open(export_letters, "ab") as file:
-            file.write(letter.dumps() + b"\n")
+        keep_dead_letters([letter], data_dir)
 
     resources = await open_embedded_resources(settings, data_dir, on_dead_letter=keep)
     return settings, resources, data_dir
@@ -118,18 +117,22 @@ def show(result: ChainResult, data_dir: Path, out: TextIO | None = None) -> None
         print(f"    {orjson.dumps(event['properties']).decode()}", file=out)
     for letter in result.dead_letters:
         print(f"dead letter ({letter.stage}): {letter.error}", file=out)
-    print(
-        f"\n{result.received} events in: {len(result.stored)} stored, "
+    where = f" (in {data_dir / DEAD_LETTERS_FILE})" if result.dead_letters else ""
+    print(f"\n{summary(result)}{where}", file=out)
+
+
+def summary(result: ChainResult) -> str:
+    return (
+        f"{result.received} events in: {len(result.stored)} stored, "
         f"{result.dropped} dropped by plugins, {len(result.dead_letters)} dead letters"
-        + (f" (in {data_dir / 'dead_letters.jsonl'})" if result.dead_letters else ""),
-        file=out,
     )
 
 
-def _keep_dead_letters(result: ChainResult, data_dir: Path) -> None:
-    if result.dead_letters:
-        with open(data_dir / "dead_letters.jsonl", "ab") as file:
-            for letter in result.dead_letters:
+def keep_dead_letters(letters: list[DeadLetter], data_dir: Path) -> None:
+    """Append dead letters to the embedded store's file, one JSON record a line."""
+    if letters:
+        with open(data_dir / DEAD_LETTERS_FILE, "ab") as file:
+            for letter in letters:
                 file.write(letter.dumps() + b"\n")
 
 
@@ -138,14 +141,11 @@ async def run_ingest(settings: Settings, args: argparse.Namespace) -> int:
     settings, resources, data_dir = await open_local(settings, args.plugin, _team_ids(messages))
     try:
         result = await ingest_all(resources, messages)
-        _keep_dead_letters(result, data_dir)
+        keep_dead_letters(result.dead_letters, data_dir)
         if args.show:
             show(result, data_dir)
         else:
-            print(
-                f"{result.received} events in: {len(result.stored)} stored, "
-                f"{result.dropped} dropped by plugins, {len(result.dead_letters)} dead letters"
-            )
+            print(summary(result))
     finally:
         await resources.close()
     return 0
@@ -158,7 +158,7 @@ async def run_dev(settings: Settings, args: argparse.Namespace) -> int:
     try:
         print(f"embedded mode: plugins {', '.join(plugins)}; store {data_dir}\n")
         result = await ingest_all(resources, messages)
-        _keep_dead_letters(result, data_dir)
+        keep_dead_letters(result.dead_letters, data_dir)
         show(result, data_dir)
         if not args.once:
             from app.capture_server import serve
