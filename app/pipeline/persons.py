@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from app.pipeline.context import PipelineContext
-from app.pipeline.dead_letters import dead_letter
+from app.pipeline.known_teams import split_by_team
 from app.pipeline.output import StageOutput
 
 STAGE = "persons"
@@ -41,14 +41,7 @@ def _alias_request(event: dict[str, Any]) -> tuple[str, bool] | None:
 
 async def resolve_persons(ctx: PipelineContext, events: list[dict[str, Any]]) -> StageOutput:
     """Events of known teams, each with a person; events of unknown teams as dead letters."""
-    out = StageOutput()
-    teams = await ctx.teams.get_many({e["team_id"] for e in events})
-    for event in events:
-        if teams.get(event["team_id"]) is None:
-            error = f"No team found with ID {event['team_id']}. Can't ingest event."
-            out.dead_letters.append(dead_letter(STAGE, error, event=event))
-        else:
-            out.events.append(event)
+    _teams, out = await split_by_team(ctx, STAGE, events)
     await ctx.persons.ensure({(e["team_id"], e["distinct_id"]) for e in out.events})
     for event in out.events:
         request = _alias_request(event)

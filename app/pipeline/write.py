@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from app.pipeline.context import PipelineContext
-from app.pipeline.dead_letters import dead_letter
+from app.pipeline.known_teams import split_by_team
 from app.pipeline.output import StageOutput
 from app.pipeline.person_properties import apply_updates, with_derived_updates
 from app.pipeline.timestamps import parse_iso
@@ -84,15 +84,8 @@ async def write_events(ctx: PipelineContext, events: list[dict[str, Any]]) -> St
 
     A store that fails raises: the batch is retried, never half-acknowledged.
     """
-    out = StageOutput()
-    teams = await ctx.teams.get_many({e["team_id"] for e in events})
-    known = []
-    for event in events:
-        if teams.get(event["team_id"]) is None:
-            error = f"No team found with ID {event['team_id']}. Can't ingest event."
-            out.dead_letters.append(dead_letter(STAGE, error, event=event))
-        else:
-            known.append(event)
+    teams, out = await split_by_team(ctx, STAGE, events)
+    known, out.events = out.events, []
     # a plugin may have changed the distinct id, so persons are looked up again here
     person_ids = await ctx.persons.ensure({(e["team_id"], e["distinct_id"]) for e in known})
     people = await ctx.persons.load(person_ids.values())
@@ -101,9 +94,8 @@ async def write_events(ctx: PipelineContext, events: list[dict[str, Any]]) -> St
     created_at = datetime.now(UTC)
     rows = []
     for event in known:
-        team = teams[event["team_id"]]
         properties = event["properties"]
-        if event.get("ip") and team is not None and not team.anonymize_ips:
+        if event.get("ip") and not teams[event["team_id"]].anonymize_ips:
             properties.setdefault("$ip", event["ip"])
         person = people[person_ids[(event["team_id"], event["distinct_id"])]]
         properties = with_derived_updates(properties)
