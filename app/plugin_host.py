@@ -26,8 +26,8 @@ from plugin_runtime.backends.redis import RedisCache
 from plugin_runtime.backends.sql import SqlErrorSink, SqlLogSink, SqlStorage
 from plugin_runtime.exports import ExportFailure
 from plugin_runtime.isolation import PluginExecutor
-from plugin_runtime.limits import Limits
 from plugin_runtime.runtime import PluginRuntime
+from plugin_runtime.sandbox.limits import Limits
 
 log = logging.getLogger(__name__)
 

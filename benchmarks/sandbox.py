@@ -26,9 +26,9 @@ from multiprocessing.connection import Connection
 from types import SimpleNamespace
 from typing import Any
 
-from plugin_runtime.compiler import compile_plugin
 from plugin_runtime.isolation import PluginExecutor
-from plugin_runtime.limits import Limits, call_bounded
+from plugin_runtime.sandbox.compiler import compile_plugin
+from plugin_runtime.sandbox.limits import Limits, call_bounded
 
 SIMPLE = """
 def process_event(event, meta):
@@ -136,8 +136,8 @@ def load_ms(source: str, n: int) -> float:
 MEMORY_CHILD = """
 import gc, psutil
 from types import SimpleNamespace
-from plugin_runtime.compiler import compile_plugin
-from plugin_runtime.limits import Limits
+from plugin_runtime.sandbox.compiler import compile_plugin
+from plugin_runtime.sandbox.limits import Limits
 source = open({path!r}).read()
 limits = Limits()
 compile_plugin({{"plugin.py": source}}, plugin_name="warm", sandbox_globals={{}}, limits=limits)

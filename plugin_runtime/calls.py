@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from plugin_runtime.error_recording import ErrorRecorder
 from plugin_runtime.errors import RetryError
-from plugin_runtime.limits import Limits, call_bounded
+from plugin_runtime.sandbox.limits import Limits, call_bounded
 from plugin_runtime.types import PluginConfigRef
 
 

@@ -8,11 +8,11 @@ from typing import Any
 from plugin_runtime.backends import RuntimeBackends
 from plugin_runtime.calls import PluginCall, Proceed
 from plugin_runtime.capabilities import Capabilities, capabilities_of
-from plugin_runtime.compiler import CompiledPlugin, compile_plugin
 from plugin_runtime.export_buffer import BufferSettings, ExportBuffer
 from plugin_runtime.extensions.metrics import MetricValues, declared_metrics
-from plugin_runtime.limits import Limits
 from plugin_runtime.meta import Meta, build_meta, sandbox_globals
+from plugin_runtime.sandbox.compiler import CompiledPlugin, compile_plugin
+from plugin_runtime.sandbox.limits import Limits
 from plugin_runtime.types import PluginConfigRecord, PluginConfigRef
 
 PLUGIN_FUNCTIONS = (

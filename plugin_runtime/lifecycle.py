@@ -16,7 +16,7 @@ from plugin_runtime.error_recording import ErrorRecorder
 from plugin_runtime.errors import PluginConfigError
 from plugin_runtime.instance import PluginInstance, build_instance
 from plugin_runtime.isolation import PluginExecutor
-from plugin_runtime.limits import Limits
+from plugin_runtime.sandbox.limits import Limits
 from plugin_runtime.setup_retry import SetupRetryPolicy
 from plugin_runtime.types import PluginConfigRecord, PluginConfigRef
 

@@ -30,7 +30,7 @@ from plugin_runtime.extensions.posthog import PostHog
 from plugin_runtime.instance import PluginInstance
 from plugin_runtime.isolation import PluginExecutor
 from plugin_runtime.lifecycle import ConfigSlot, Loader, same_plugin
-from plugin_runtime.limits import Limits
+from plugin_runtime.sandbox.limits import Limits
 from plugin_runtime.setup_retry import SetupRetryPolicy
 from plugin_runtime.types import PluginConfigRecord
 

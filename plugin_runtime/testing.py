@@ -31,8 +31,8 @@ from plugin_runtime.error_recording import ErrorRecorder
 from plugin_runtime.errors import FetchFixtureMissingError, UnknownJobError
 from plugin_runtime.extensions.cache import cache_prefix
 from plugin_runtime.instance import PluginInstance, build_instance
-from plugin_runtime.limits import Limits
 from plugin_runtime.loading import load_plugin
+from plugin_runtime.sandbox.limits import Limits
 from plugin_runtime.types import Attachment, PluginConfigRecord, PluginSource
 
 AttachmentSpec = Attachment | tuple[str, str, bytes]

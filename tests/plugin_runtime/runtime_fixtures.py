@@ -18,8 +18,8 @@ from plugin_runtime.backends.memory import (
 )
 from plugin_runtime.exports import ExportFailure
 from plugin_runtime.isolation import PluginExecutor
-from plugin_runtime.limits import Limits
 from plugin_runtime.runtime import PluginRuntime
+from plugin_runtime.sandbox.limits import Limits
 from plugin_runtime.setup_retry import SetupRetryPolicy
 from plugin_runtime.types import PluginConfigRecord, PluginSource
 

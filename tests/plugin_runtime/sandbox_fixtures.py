@@ -6,9 +6,9 @@ import textwrap
 from types import SimpleNamespace
 from typing import Any
 
-from plugin_runtime.compiler import CompiledPlugin, compile_plugin
 from plugin_runtime.errors import RetryError
-from plugin_runtime.limits import Limits, call_bounded
+from plugin_runtime.sandbox.compiler import CompiledPlugin, compile_plugin
+from plugin_runtime.sandbox.limits import Limits, call_bounded
 
 FAST = Limits(timeout_seconds=0.5)
 

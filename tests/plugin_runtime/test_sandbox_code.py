@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from plugin_runtime.compiler import PLUGIN_FUNCTIONS, compile_plugin
 from plugin_runtime.errors import PluginLoadError
-from plugin_runtime.limits import Limits
+from plugin_runtime.sandbox.compiler import PLUGIN_FUNCTIONS, compile_plugin
+from plugin_runtime.sandbox.limits import Limits
 from tests.plugin_runtime.sandbox_fixtures import call, compiled, fake_meta
 
 ORDINARY = """

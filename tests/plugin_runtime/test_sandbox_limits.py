@@ -10,7 +10,7 @@ import pytest
 
 from plugin_runtime.errors import PluginMemoryError, PluginTimeoutError
 from plugin_runtime.isolation import PluginExecutor
-from plugin_runtime.limits import DEFAULT_MEMORY_BYTES, Limits, call_bounded
+from plugin_runtime.sandbox.limits import DEFAULT_MEMORY_BYTES, Limits, call_bounded
 from tests.plugin_runtime.sandbox_fixtures import FAST, call, compiled, run_body
 
 RUNAWAY = {

@@ -23,8 +23,8 @@ from RestrictedPython.Guards import (
 from RestrictedPython.PrintCollector import PrintCollector
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
-from plugin_runtime import call_monitor
-from plugin_runtime.memory_limit import SizeGuards, widens
+from plugin_runtime.sandbox import call_monitor
+from plugin_runtime.sandbox.memory_limit import SizeGuards, widens
 
 # attributes refused on every object besides `_`-names: frame/code/generator internals,
 # `str.format*` (format strings reach attributes by name), `mro` (reaches BaseException

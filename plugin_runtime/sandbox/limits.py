@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 
-from plugin_runtime import call_monitor
 from plugin_runtime.errors import PluginMemoryError, PluginTimeoutError
+from plugin_runtime.sandbox import call_monitor
 
 T = TypeVar("T")
 

@@ -31,8 +31,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from plugin_runtime.errors import PluginMemoryError
-from plugin_runtime.guards import interruptible
-from plugin_runtime.memory_limit import MAX_INT_BITS
+from plugin_runtime.sandbox.guards import interruptible
+from plugin_runtime.sandbox.memory_limit import MAX_INT_BITS
 
 ALLOWED_MODULES = (
     "json",

@@ -19,12 +19,12 @@ from typing import Any
 
 from RestrictedPython.compile import compile_restricted_exec
 
-from plugin_runtime.allowed_modules import ALLOWED_MODULES, module_proxy
 from plugin_runtime.errors import ForbiddenImportError, PluginLoadError
-from plugin_runtime.guards import guard_globals, plugin_builtins
-from plugin_runtime.limits import PLUGIN_FILE_PREFIX, Limits, call_bounded
-from plugin_runtime.memory_limit import SizeGuards
-from plugin_runtime.sandbox_policy import PluginPolicy, imported_modules
+from plugin_runtime.sandbox.allowed_modules import ALLOWED_MODULES, module_proxy
+from plugin_runtime.sandbox.guards import guard_globals, plugin_builtins
+from plugin_runtime.sandbox.limits import PLUGIN_FILE_PREFIX, Limits, call_bounded
+from plugin_runtime.sandbox.memory_limit import SizeGuards
+from plugin_runtime.sandbox.policy import PluginPolicy, imported_modules
 
 PLUGIN_FUNCTIONS = (
     "setup_plugin",
