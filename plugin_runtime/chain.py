@@ -11,21 +11,40 @@ as a failure. The event then carries `$plugins_succeeded`, `$plugins_failed` and
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from plugin_runtime.error_recording import ErrorRecorder
 from plugin_runtime.errors import IllegalOperationError
-from plugin_runtime.instance import PluginInstance
+from plugin_runtime.export_buffer import ExportBuffer
+from plugin_runtime.types import PluginConfigRef
+
+
+class ChainMember(Protocol):
+    """A loaded plugin config as the chain sees it (in the sandbox and in the worker)."""
+
+    ref: PluginConfigRef
+    export_buffer: ExportBuffer | None
+
+    def has(self, function: str) -> bool: ...
+
+    def call(
+        self,
+        function: str,
+        *args: Any,
+        event: Any = ...,
+        expected: tuple[type[BaseException], ...] = ...,
+    ) -> Any: ...
+
 
 MARKERS = ("$plugins_succeeded", "$plugins_failed", "$plugins_deferred")
 
 
-def runs_in_chain(instance: PluginInstance) -> bool:
+def runs_in_chain(instance: ChainMember) -> bool:
     """Whether the plugin takes part in the chain (runs, or is deferred to on_event)."""
     return instance.has("process_event") or _deferred(instance)
 
 
-def _deferred(instance: PluginInstance) -> bool:
+def _deferred(instance: ChainMember) -> bool:
     return (
         instance.has("on_event")
         or instance.has("on_snapshot")
@@ -34,7 +53,7 @@ def _deferred(instance: PluginInstance) -> bool:
 
 
 def run_chain(
-    instances: Sequence[PluginInstance], event: dict[str, Any], recorder: ErrorRecorder
+    instances: Sequence[ChainMember], event: dict[str, Any], recorder: ErrorRecorder
 ) -> dict[str, Any] | None:
     """The event after every plugin of the team, or None when one dropped it. Blocks."""
     team_id = event.get("team_id")
@@ -71,7 +90,7 @@ def run_chain(
     return current
 
 
-def _accepted(instance: PluginInstance, result: Any, team_id: Any, recorder: ErrorRecorder) -> bool:
+def _accepted(instance: ChainMember, result: Any, team_id: Any, recorder: ErrorRecorder) -> bool:
     if not isinstance(result, dict):
         error = IllegalOperationError(
             f"process_event must return the event dict or None, not {type(result).__name__}"
@@ -93,7 +112,7 @@ def _accepted(instance: PluginInstance, result: Any, team_id: Any, recorder: Err
 
 
 def run_chain_batch(
-    instances: Sequence[PluginInstance], events: Sequence[dict[str, Any]], recorder: ErrorRecorder
+    instances: Sequence[ChainMember], events: Sequence[dict[str, Any]], recorder: ErrorRecorder
 ) -> list[dict[str, Any]]:
     """The kept events of a batch, in order. Blocks (runs on a plugin thread)."""
     kept = []

@@ -18,7 +18,7 @@ from plugin_runtime.backends import JobQueue
 from plugin_runtime.capabilities import EXPORT_RETRY_JOB
 from plugin_runtime.error_recording import ErrorRecorder
 from plugin_runtime.errors import RetryError
-from plugin_runtime.instance import PluginInstance
+from plugin_runtime.sandboxed import SandboxedInstance
 
 EXPORT_MAX_RETRIES = 15  # retries after the first attempt: 16 attempts per batch
 EXPORT_RETRY_BASE_SECONDS = 3  # retry n waits 3 x 2^n seconds
@@ -47,7 +47,7 @@ def new_payload(batch: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def export_with_retry(
-    instance: PluginInstance,
+    instance: SandboxedInstance,
     payload: dict[str, Any],
     *,
     jobs: JobQueue,
@@ -90,7 +90,7 @@ def export_with_retry(
 
 
 def _failed(
-    instance: PluginInstance,
+    instance: SandboxedInstance,
     batch: list[dict[str, Any]],
     error: str,
     attempts: int,

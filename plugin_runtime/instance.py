@@ -105,8 +105,10 @@ def build_instance(
     *,
     limits: Limits,
     proceed: Proceed,
+    metric_values: Callable[[dict[str, str]], MetricValues] = MetricValues,
 ) -> PluginInstance:
-    """Compile the plugin for this config and build its meta.
+    """Compile the plugin for this config and build its meta (`metric_values` makes the
+    store of its metric values from the declared kinds).
 
     Raises PluginLoadError (bad code, bad metric declarations), ForbiddenImportError or
     PluginTimeoutError (module body too slow).
@@ -128,6 +130,6 @@ def build_instance(
         compiled.namespace.get("metrics"),
         exports=exports,
     )
-    metrics = MetricValues(kinds)
+    metrics = metric_values(kinds)
     meta = build_meta(record, backends, job_names=frozenset(compiled.jobs), metrics=metrics)
     return PluginInstance(record, compiled, meta, metrics, proceed)

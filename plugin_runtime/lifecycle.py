@@ -9,14 +9,11 @@ import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from plugin_runtime.backends import RuntimeBackends
-from plugin_runtime.calls import Proceed
 from plugin_runtime.config_validation import validate_config
 from plugin_runtime.error_recording import ErrorRecorder
 from plugin_runtime.errors import PluginConfigError
-from plugin_runtime.instance import PluginInstance, build_instance
 from plugin_runtime.isolation import PluginExecutor
-from plugin_runtime.sandbox.limits import Limits
+from plugin_runtime.sandboxed import SandboxedInstance, SandboxTeam
 from plugin_runtime.setup_retry import SetupRetryPolicy
 from plugin_runtime.types import PluginConfigRecord, PluginConfigRef
 
@@ -29,7 +26,7 @@ class ConfigSlot:
     its load stands (attempts so far, a pending retry, or given up)."""
 
     record: PluginConfigRecord
-    instance: PluginInstance | None = None
+    instance: SandboxedInstance | None = None
     attempts: int = 0
     failing: str | None = None
     retry: asyncio.Task[None] | None = None
@@ -49,30 +46,29 @@ class Loader:
     def __init__(
         self,
         *,
-        backends: RuntimeBackends,
-        limits: Limits,
         executor: PluginExecutor,
-        proceed: Proceed,
+        team: Callable[[int], SandboxTeam],
         recorder: ErrorRecorder,
         policy: SetupRetryPolicy,
         is_current: Callable[[ConfigSlot], bool],
     ) -> None:
-        self._backends = backends
-        self._limits = limits
         self._executor = executor
-        self._proceed = proceed
+        self._team = team
         self._recorder = recorder
         self._policy = policy
         self._is_current = is_current
 
-    def _build_and_setup(self, record: PluginConfigRecord) -> PluginInstance:
+    def _build_and_setup(self, record: PluginConfigRecord) -> SandboxedInstance:
         validate_config(record.plugin.plugin_json, record.config, record.attachments)
-        instance = build_instance(
-            record, self._backends, limits=self._limits, proceed=self._proceed
-        )
+        team = self._team(record.team_id)
+        instance = team.load(record)
         if instance.has("setup_plugin"):
-            # recorded once, by the failure handler, not also by the call stack
-            instance.call("setup_plugin", expected=(Exception,))
+            try:
+                # recorded once, by the failure handler, not also by the call stack
+                instance.call("setup_plugin", expected=(Exception,))
+            except BaseException:
+                team.unload(record.id)
+                raise
         return instance
 
     async def attempt(self, slot: ConfigSlot) -> None:
@@ -122,7 +118,7 @@ class Loader:
             await self.attempt(slot)
 
     async def unload(
-        self, slot: ConfigSlot, flush: Callable[[PluginInstance], Awaitable[None]]
+        self, slot: ConfigSlot, flush: Callable[[SandboxedInstance], Awaitable[None]]
     ) -> None:
         """Cancel a pending retry, flush the export buffer, then `teardown_plugin`."""
         if slot.retry is not None:
@@ -133,6 +129,7 @@ class Loader:
         try:
             await asyncio.wait_for(self._teardown(instance, flush), TEARDOWN_TIMEOUT_SECONDS)
         except Exception as exc:
+            await self._executor.run(lambda: instance.team.unload(instance.ref.plugin_config_id))
             message = f"plugin failed to unload: {type(exc).__name__}: {exc}"
             await self._executor.run(lambda: self._recorder.system(slot.ref, "error", message))
         else:
@@ -141,8 +138,9 @@ class Loader:
             )
 
     async def _teardown(
-        self, instance: PluginInstance, flush: Callable[[PluginInstance], Awaitable[None]]
+        self, instance: SandboxedInstance, flush: Callable[[SandboxedInstance], Awaitable[None]]
     ) -> None:
         await flush(instance)
-        if instance.has("teardown_plugin"):
+        if instance.has("teardown_plugin") and instance.current:
             await self._executor.run(lambda: instance.call("teardown_plugin"))
+        await self._executor.run(lambda: instance.team.unload(instance.ref.plugin_config_id))

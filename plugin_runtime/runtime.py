@@ -1,43 +1,41 @@
 """`PluginRuntime`: the plugin configs of this process and every way the app calls them.
 
 The app hands it the configs to run (`load`), batches of events (`process_events`,
-`on_events`, `export_events`), scheduled ticks and jobs. Plugin code runs on the
-executor's threads; calls go through one middleware stack (statistics, error recording,
-time and memory limits) built here.
+`on_events`, `export_events`), scheduled ticks and jobs. Plugin code runs in one sandbox
+process per team (`sandboxed.py`), driven from the executor's threads; a sandbox that
+crashes or is killed costs its team's running call, is recorded against the plugin
+config that was running, and is replaced with the team's configs loaded again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import orjson
-
 from plugin_runtime.backends import RuntimeBackends
-from plugin_runtime.calls import CallMiddleware, CallStats, RecordErrors, bounded_invoke, call_stack
 from plugin_runtime.capabilities import EXPORT_RETRY_JOB, METHODS, SCHEDULED, python_name
-from plugin_runtime.chain import run_chain_batch, runs_in_chain
+from plugin_runtime.chain import runs_in_chain
+from plugin_runtime.delivery import copy_events
 from plugin_runtime.error_recording import ErrorRecorder
 from plugin_runtime.errors import UnknownJobError
 from plugin_runtime.exports import ExportFailure, export_with_retry, new_payload
 from plugin_runtime.extensions.posthog import PostHog
-from plugin_runtime.instance import PluginInstance
 from plugin_runtime.isolation import PluginExecutor
 from plugin_runtime.lifecycle import ConfigSlot, Loader, same_plugin
 from plugin_runtime.sandbox.limits import Limits
+from plugin_runtime.sandbox.supervisor import SandboxCrashed
+from plugin_runtime.sandboxed import SandboxedInstance, SandboxTeam
 from plugin_runtime.setup_retry import SetupRetryPolicy
 from plugin_runtime.types import PluginConfigRecord
 
 log = logging.getLogger(__name__)
 
 EXPORT_TICK_SECONDS = 1.0  # how often waiting export batches are checked for their time limit
-SNAPSHOT_EVENT = "$snapshot"  # goes to on_snapshot instead of on_event
 PLUGIN_METRICS_EVENT = "$$plugin_metrics"
 
 ExportFailureHook = Callable[[ExportFailure], Awaitable[None] | None]
@@ -52,24 +50,18 @@ class PluginRuntime:
         executor: PluginExecutor,
         setup_retry: SetupRetryPolicy | None = None,
         on_export_failure: ExportFailureHook | None = None,
-        middlewares: Sequence[CallMiddleware] = (),
         export_tick_seconds: float = EXPORT_TICK_SECONDS,
     ) -> None:
-        """`middlewares` wrap every plugin call, outermost first, inside the runtime's own
-        statistics and error recording. `on_export_failure` receives every batch that
-        export_events did not take (exhausted retries or another error)."""
+        """`on_export_failure` receives every batch that export_events did not take
+        (exhausted retries or another error)."""
         self.backends = backends
         self._executor = executor
+        self._limits = limits
         self._recorder = ErrorRecorder(backends.errors, backends.logs)
-        self.stats = CallStats()
-        proceed = call_stack(
-            [self.stats, RecordErrors(self._recorder), *middlewares], bounded_invoke(limits)
-        )
+        self._sandboxes: dict[int, SandboxTeam] = {}
         self._loader = Loader(
-            backends=backends,
-            limits=limits,
             executor=executor,
-            proceed=proceed,
+            team=self.sandbox,
             recorder=self._recorder,
             policy=setup_retry or SetupRetryPolicy(),
             is_current=lambda slot: self._slots.get(slot.record.id) is slot,
@@ -103,46 +95,92 @@ class PluginRuntime:
         self._slots = slots
         self._teams = _by_team(slots.values())
         await asyncio.gather(*(self._loader.unload(s, self._flush_instance) for s in gone))
+        # a team left with no configs gives its process back
+        for team_id in [t for t in self._sandboxes if t not in self._teams]:
+            await self._executor.run(self._sandboxes.pop(team_id).close)
 
-    def _instances(self, team_id: int) -> list[PluginInstance]:
+    def sandbox(self, team_id: int) -> SandboxTeam:
+        """The team's sandbox (its process starts with the first request)."""
+        team = self._sandboxes.get(team_id)
+        if team is None:
+            team = self._sandboxes[team_id] = SandboxTeam(
+                team_id, self.backends, limits=self._limits
+            )
+        return team
+
+    def _instances(self, team_id: int) -> list[SandboxedInstance]:
         return [s.instance for s in self._teams.get(team_id, ()) if s.instance is not None]
 
-    def _instance(self, plugin_config_id: int) -> PluginInstance | None:
+    def _instance(self, plugin_config_id: int) -> SandboxedInstance | None:
         slot = self._slots.get(plugin_config_id)
         return slot.instance if slot is not None else None
+
+    async def _current(self, team_id: int) -> list[SandboxedInstance]:
+        """The team's instances, loading again those whose sandbox process has ended."""
+        stale = [
+            s
+            for s in self._teams.get(team_id, ())
+            if s.instance is not None and not s.instance.current
+        ]
+        for slot in stale:
+            slot.instance = None
+            await self._loader.attempt(slot)
+        return self._instances(team_id)
+
+    async def _crashed(self, crash: SandboxCrashed) -> None:
+        slot = self._slots.get(crash.plugin_config_id or -1)
+        if slot is not None:
+            ref = slot.ref
+            await self._executor.run(lambda: self._recorder.record(ref, crash))
 
     # -- events --------------------------------------------------------------------
 
     async def process_events(
         self, team_id: int, events: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
-        """The team's process_event chain over a batch; dropped events are left out."""
-        chain = [i for i in self._instances(team_id) if runs_in_chain(i)]
-        if not chain or not events:
+        """The team's process_event chain over a batch; dropped events are left out.
+
+        When the sandbox dies during the batch, the plugin config that was running is
+        recorded as failed and the batch runs again without it in a fresh sandbox (the
+        events carry it in `$plugins_failed`), at most once per config of the team.
+        """
+        if not events:
             return events
-        storage = self.backends.storage
-
-        def work() -> list[dict[str, Any]]:
-            with storage.batch():
-                return run_chain_batch(chain, events, self._recorder)
-
-        return await self._executor.run(work)
+        failed: list[str] = []
+        for _ in range(len(self._teams.get(team_id, ())) + 1):
+            skipped = set(failed)
+            chain = [
+                i
+                for i in await self._current(team_id)
+                if runs_in_chain(i) and i.ref.label not in skipped
+            ]
+            if not chain:
+                return _marked(events, failed)
+            team = self.sandbox(team_id)
+            try:
+                kept = await self._executor.run(functools.partial(team.chain, chain, events))
+            except SandboxCrashed as crash:
+                await self._crashed(crash)
+                culprit = self._instance(crash.plugin_config_id or -1)
+                if culprit is not None:
+                    failed.append(culprit.ref.label)
+                continue
+            return _marked(kept, failed)
+        return _marked(events, failed)
 
     async def on_events(self, team_id: int, events: list[dict[str, Any]]) -> None:
-        """Every plugin's on_event (on_snapshot for `$snapshot`), plugins side by side; each
-        gets its own copy of the events, so none sees another's changes."""
-        storage = self.backends.storage
-
-        def deliver(instance: PluginInstance) -> None:
-            with storage.batch():
-                _deliver(instance, copy_events(events))
-
-        calls = [
-            self._executor.run(functools.partial(deliver, instance))
-            for instance in self._instances(team_id)
-            if instance.has("on_event") or instance.has("on_snapshot")
+        """Every plugin's on_event (on_snapshot for `$snapshot`); each plugin gets its own
+        copy of the events, so none sees another's changes."""
+        receivers = [
+            i for i in await self._current(team_id) if i.has("on_event") or i.has("on_snapshot")
         ]
-        await asyncio.gather(*calls)
+        if not receivers or not events:
+            return
+        team = self.sandbox(team_id)
+        try:
+            await self._executor.run(functools.partial(team.deliver, receivers, events))
+        except SandboxCrashed as crash:
+            await self._crashed(crash)
 
     async def export_events(self, team_id: int, events: list[dict[str, Any]]) -> None:
         """Add the events to the team's export buffers; full batches are exported now,
@@ -161,16 +199,20 @@ class PluginRuntime:
             if slot.instance is not None:
                 await self._flush_instance(slot.instance)
 
-    async def _flush_instance(self, instance: PluginInstance) -> None:
+    async def _flush_instance(self, instance: SandboxedInstance) -> None:
         if instance.export_buffer is not None:
             batch = instance.export_buffer.drain()
             if batch:
                 await self._export(instance, batch)
 
-    async def _export(self, instance: PluginInstance, batch: list[dict[str, Any]]) -> None:
+    async def _export(self, instance: SandboxedInstance, batch: list[dict[str, Any]]) -> None:
         await self._export_payload(instance, new_payload(batch))
 
-    async def _export_payload(self, instance: PluginInstance, payload: dict[str, Any]) -> None:
+    async def _export_payload(self, instance: SandboxedInstance, payload: dict[str, Any]) -> None:
+        if not instance.current:
+            await self._current(instance.ref.team_id)
+            current = self._instance(instance.ref.plugin_config_id)
+            instance = current if current is not None else instance
         failure = await self._executor.run(
             lambda: export_with_retry(
                 instance, payload, jobs=self.backends.jobs, recorder=self._recorder
@@ -233,17 +275,24 @@ class PluginRuntime:
     async def run_scheduled(self, plugin_config_id: int, task: str) -> None:
         """Run `run_every_minute/hour/day` (either spelling) of one config; a failure is
         recorded against the config, the next run is unaffected."""
-        instance = self._instance(plugin_config_id)
+        instance = await self._current_instance(plugin_config_id)
         function = python_name(task)
         if instance is None or function not in SCHEDULED or not instance.has(function):
             log.warning("no scheduled task %r for plugin config %s", task, plugin_config_id)
             return
         await self._executor.run(lambda: _quietly(instance.call, function))
 
+    async def _current_instance(self, plugin_config_id: int) -> SandboxedInstance | None:
+        slot = self._slots.get(plugin_config_id)
+        if slot is None:
+            return None
+        await self._current(slot.record.team_id)
+        return self._instance(plugin_config_id)
+
     async def run_job(self, plugin_config_id: int, name: str, payload: Any) -> None:
         """Run job `name` of one config with `payload`; a failure is recorded, not retried
         (`exportEventsWithRetry` is the export machinery's own job)."""
-        instance = self._instance(plugin_config_id)
+        instance = await self._current_instance(plugin_config_id)
         if instance is None:
             log.warning("job %r for plugin config %s, which is not loaded", name, plugin_config_id)
             return
@@ -294,6 +343,9 @@ class PluginRuntime:
             self._ticker.cancel()
         slots, self._slots, self._teams = list(self._slots.values()), {}, {}
         await asyncio.gather(*(self._loader.unload(s, self._flush_instance) for s in slots))
+        sandboxes, self._sandboxes = list(self._sandboxes.values()), {}
+        for team in sandboxes:
+            await self._executor.run(team.close)
 
 
 def _by_team(slots: Any) -> dict[int, list[ConfigSlot]]:
@@ -305,29 +357,17 @@ def _by_team(slots: Any) -> dict[int, list[ConfigSlot]]:
     return teams
 
 
-def copy_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A deep copy of the events, so plugins cannot see each other's changes.
-
-    Events are JSON data, and an orjson round trip copies them several times faster than
-    `copy.deepcopy`; anything orjson cannot encode falls back to deepcopy.
-    """
-    try:
-        copied: list[dict[str, Any]] = orjson.loads(
-            orjson.dumps(events, option=orjson.OPT_PASSTHROUGH_DATETIME)
-        )
-    except TypeError:
-        return copy.deepcopy(events)
-    return copied
-
-
 def _quietly(fn: Callable[..., Any], *args: Any) -> None:
     # the call stack has recorded the error against the plugin config already
     with contextlib.suppress(Exception):
         fn(*args)
 
 
-def _deliver(instance: PluginInstance, events: list[dict[str, Any]]) -> None:
-    for event in events:
-        function = "on_snapshot" if event.get("event") == SNAPSHOT_EVENT else "on_event"
-        if instance.has(function):
-            _quietly(lambda e=event, f=function: instance.call(f, e, event=e))
+def _marked(events: list[dict[str, Any]], failed: list[str]) -> list[dict[str, Any]]:
+    # plugins whose sandbox died on this batch count as failed for each of its events
+    if failed:
+        for event in events:
+            properties = event.setdefault("properties", {})
+            if isinstance(properties, dict):
+                properties["$plugins_failed"] = [*properties.get("$plugins_failed", []), *failed]
+    return events

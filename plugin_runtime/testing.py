@@ -1,8 +1,9 @@
 """The authoring kit: run a plugin exactly as the server does, in a test.
 
-`PluginHarness` compiles the plugin with the same compiler, sandbox globals, `meta` and
-limits as the server, on in-memory backends, and records what the plugin did (logs,
-HTTP requests, captured events, jobs). Plugin errors are raised to the test.
+`PluginHarness` loads the plugin into a sandbox process exactly as the server does (the
+same compiler, sandbox globals, `meta`, limits and process boundary), on in-memory
+backends, and records what the plugin did (logs, HTTP requests, captured events, jobs).
+Plugin errors are raised to the test.
 """
 
 from __future__ import annotations
@@ -25,14 +26,12 @@ from plugin_runtime.backends.memory import (
     MemoryStorage,
     StaticGeoIP,
 )
-from plugin_runtime.calls import RecordErrors, bounded_invoke, call_stack
 from plugin_runtime.config_validation import validate_config
-from plugin_runtime.error_recording import ErrorRecorder
 from plugin_runtime.errors import FetchFixtureMissingError, UnknownJobError
 from plugin_runtime.extensions.cache import cache_prefix
-from plugin_runtime.instance import PluginInstance, build_instance
 from plugin_runtime.loading import load_plugin
 from plugin_runtime.sandbox.limits import Limits
+from plugin_runtime.sandboxed import SandboxedInstance, SandboxTeam
 from plugin_runtime.types import Attachment, PluginConfigRecord, PluginSource
 
 AttachmentSpec = Attachment | tuple[str, str, bytes]
@@ -93,14 +92,24 @@ class PluginHarness:
             errors=self.errors,
             geoip=StaticGeoIP(geoip) if geoip is not None else None,
         )
-        bounds = limits or Limits()
-        proceed = call_stack(
-            [RecordErrors(ErrorRecorder(self.errors, self._logs))], bounded_invoke(bounds)
-        )
-        self.instance: PluginInstance = build_instance(
-            self.record, backends, limits=bounds, proceed=proceed
-        )
+        self._team = SandboxTeam(team_id, backends, limits=limits or Limits())
+        self.instance: SandboxedInstance = self._team.load(self.record)
         self._set_up = False
+
+    def close(self) -> None:
+        """End the plugin's sandbox process (it also ends when the harness is collected)."""
+        self._team.close()
+
+    def __enter__(self) -> PluginHarness:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def sandbox_layers(self) -> list[str]:
+        """The kernel-enforced layers in force around the plugin's process."""
+        return list(self._team.process.layers)
 
     @classmethod
     def from_path(cls, path: str | Path, **options: Any) -> PluginHarness:
@@ -237,7 +246,8 @@ class PluginHarness:
 
     @property
     def global_(self) -> dict[str, Any]:
-        return self.instance.meta.global_
+        value: dict[str, Any] = self.instance.global_()
+        return value
 
     @property
     def metrics(self) -> dict[str, float]:

@@ -113,13 +113,26 @@ def reraise_if_interrupted() -> None:
         raise watch.fired
 
 
+_statm_fd: int | None = None
+
+
 def current_rss() -> int:
-    """The resident set size of this process in bytes (Linux /proc; 0 where unknown)."""
+    """The resident set size of this process in bytes (Linux /proc; 0 where unknown).
+
+    The file stays open: a sandbox process reads it after it has given up opening files.
+    """
+    global _statm_fd
     try:
-        with open("/proc/self/statm", "rb") as statm:
-            return int(statm.read().split()[1]) * _PAGE_BYTES
+        if _statm_fd is None:
+            _statm_fd = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
+        return int(os.pread(_statm_fd, 128, 0).split()[1]) * _PAGE_BYTES
     except (OSError, ValueError, IndexError):
         return 0
+
+
+def start() -> None:
+    """Start the monitor thread now (it starts with the first bounded call otherwise)."""
+    _start_monitor()
 
 
 def _start_monitor() -> None:

@@ -1,0 +1,207 @@
+"""The sandbox process: runs the plugin configs of one team for the worker.
+
+Started by `supervisor.py` as `python -m plugin_runtime.sandbox.child SETTINGS` with an
+empty environment and two inherited descriptors (the channel and the progress page). It
+imports everything it will need, confines itself (`confinement.py`), says `ready` with
+the layers in force, then answers the worker's requests (`protocol.py`) one at a time.
+Plugin code runs here under the same RestrictedPython compiler, guards and per-call
+bounds as everywhere; `meta` reaches the worker only through `remote.py`.
+"""
+
+from __future__ import annotations
+
+import _strptime  # noqa: F401  (imported lazily by strptime; no file can be opened later)
+import encodings.idna
+import encodings.latin_1
+import encodings.utf_16  # noqa: F401
+import hashlib
+import mmap
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from plugin_runtime.calls import PluginCall, Proceed, RecordErrors, bounded_invoke, call_stack
+from plugin_runtime.chain import run_chain_batch
+from plugin_runtime.delivery import copy_events, deliver
+from plugin_runtime.error_recording import ErrorRecorder
+from plugin_runtime.errors import RetryError, UnknownPluginConfigError
+from plugin_runtime.instance import PluginInstance, build_instance
+from plugin_runtime.sandbox import call_monitor, confinement, protocol
+from plugin_runtime.sandbox.limits import Limits
+from plugin_runtime.sandbox.remote import Channel, RemoteMetricValues, remote_backends
+
+CPU_GRACE_SECONDS = 5.0  # CPU a request may use beyond its plugin calls' time limits
+_EXPECTED: dict[Any, tuple[type[BaseException], ...]] = {
+    None: (),
+    "retry": (RetryError,),
+    "all": (Exception,),
+}
+
+
+class Progress:
+    """Middleware: writes the start time and config of the running call to the progress
+    page, which the worker's watchdog reads."""
+
+    def __init__(self, page: mmap.mmap) -> None:
+        self._page = page
+
+    def mark(self, plugin_config_id: int) -> None:
+        protocol.PROGRESS.pack_into(self._page, 0, time.monotonic(), plugin_config_id)
+
+    def clear(self) -> None:
+        protocol.PROGRESS.pack_into(self._page, 0, 0.0, 0)
+
+    def __call__(self, call: PluginCall, proceed: Proceed) -> Any:
+        self.mark(call.ref.plugin_config_id)
+        try:
+            return proceed(call)
+        finally:
+            self.clear()
+
+
+class TeamSandbox:
+    """The instances of one team in this process, and one handler per request op."""
+
+    def __init__(self, channel: Channel, page: mmap.mmap, limits: Limits, geoip: bool) -> None:
+        self.channel = channel
+        self.limits = limits
+        self.backends = remote_backends(channel, geoip=geoip)
+        self.recorder = ErrorRecorder(self.backends.errors, self.backends.logs)
+        self.progress = Progress(page)
+        self.proceed = call_stack(
+            [self.progress, RecordErrors(self.recorder)], bounded_invoke(limits)
+        )
+        self.instances: dict[int, PluginInstance] = {}
+        self.ops: dict[str, Callable[[dict[str, Any]], Any]] = {
+            "load": self.load,
+            "unload": self.unload,
+            "call": self.call,
+            "chain": self.chain,
+            "deliver": self.deliver,
+            "global": self.global_,
+        }
+
+    def _instance(self, plugin_config_id: Any) -> PluginInstance:
+        instance = self.instances.get(plugin_config_id)
+        if instance is None:
+            raise UnknownPluginConfigError(f"plugin config {plugin_config_id} is not loaded")
+        return instance
+
+    def load(self, message: dict[str, Any]) -> dict[str, Any]:
+        record = protocol.record_from_plain(message["config"])
+        self.progress.mark(record.id)
+        try:
+            instance = build_instance(
+                record,
+                self.backends,
+                limits=self.limits,
+                proceed=self.proceed,
+                metric_values=lambda kinds: RemoteMetricValues(kinds, self.channel, record.id),
+            )
+        finally:
+            self.progress.clear()
+        self.instances[record.id] = instance
+        return {
+            "functions": sorted(instance.functions),
+            "jobs": sorted(instance.jobs),
+            "metrics": instance.metrics.kinds,
+        }
+
+    def unload(self, message: dict[str, Any]) -> None:
+        self.instances.pop(message["id"], None)
+
+    def call(self, message: dict[str, Any]) -> Any:
+        instance = self._instance(message["id"])
+        expected = _EXPECTED[message.get("expected")]
+        job = message.get("job")
+        if job is not None:
+            return instance.call_job(job, message["args"][0], expected=expected)
+        return instance.call(message["function"], *message["args"], expected=expected)
+
+    def chain(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        instances = [self._instance(i) for i in message["ids"]]
+        return run_chain_batch(instances, message["events"], self.recorder)
+
+    def deliver(self, message: dict[str, Any]) -> None:
+        for plugin_config_id in message["ids"]:
+            deliver(self._instance(plugin_config_id), copy_events(message["events"]))
+
+    def global_(self, message: dict[str, Any]) -> Any:
+        return self._instance(message["id"]).meta.global_
+
+    def handle(self, message: dict[str, Any]) -> Any:
+        confinement.set_cpu_budget(
+            self.limits.timeout_seconds * _planned_calls(message) + CPU_GRACE_SECONDS
+        )
+        return self.ops[message["op"]](message)
+
+
+def _planned_calls(message: dict[str, Any]) -> int:
+    events = message.get("events")
+    ids = message.get("ids")
+    if isinstance(events, list) and isinstance(ids, list):
+        return max(1, len(events) * len(ids))
+    return 2  # a load: the module body, then setup_plugin in its own request
+
+
+def _lenient(value: Any) -> Any:
+    # a result that is not JSON data: what plugin objects render as, so one odd value does
+    # not lose a whole batch (str() runs plugin code here, under the worker's watchdog)
+    if isinstance(value, bytes | bytearray):
+        return protocol.b64(bytes(value))
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    return str(value)
+
+
+def _answer(sock: socket.socket, value: Any) -> None:
+    try:
+        frame = protocol.encode({"done": value})
+    except TypeError:
+        frame = protocol.encode({"done": orjson.loads(orjson.dumps(value, default=_lenient))})
+    sock.sendall(frame)
+
+
+def _prepare() -> None:
+    """Everything that would open a file later, done while files can still be opened."""
+    for name in ("md5", "sha1", "sha256", "sha512", "sha3_256", "blake2b"):
+        hashlib.new(name, b"")
+    time.strptime("2024", "%Y")
+    call_monitor.current_rss()
+    call_monitor.start()
+
+
+def serve(sock: socket.socket, team: TeamSandbox) -> None:
+    while True:
+        try:
+            message = protocol.receive(sock)
+        except EOFError:
+            return
+        try:
+            result = team.handle(message)
+        except BaseException as exc:  # the plugin's, or ours: either way the request failed
+            stack = "".join(traceback.format_exception(exc))
+            protocol.send(sock, {"failed": protocol.error_fields(exc, stack)})
+        else:
+            _answer(sock, result)
+
+
+def main(argv: list[str]) -> None:
+    settings = orjson.loads(argv[1])
+    sock = socket.socket(fileno=settings["channel_fd"])
+    page = mmap.mmap(settings["progress_fd"], protocol.PROGRESS_BYTES)
+    limits = Limits(timeout_seconds=settings["timeout"], memory_bytes=settings["memory"])
+    team = TeamSandbox(Channel(sock), page, limits, settings["geoip"])
+    _prepare()
+    layers = confinement.confine(memory_bytes=limits.memory_bytes)
+    protocol.send(sock, {"ready": {"layers": layers}})
+    serve(sock, team)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,168 @@
+"""The worker's view of plugin code in sandbox processes: one `SandboxTeam` per team (its
+process and the backend server scoped to it) and a `SandboxedInstance` per loaded config.
+
+Mapping: one sandbox process per team with loaded configs, so a team's plugins share a
+process with each other and with no one else; a crash or kill costs that team alone.
+Everything here blocks; the runtime calls it from plugin threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from plugin_runtime.backends import RuntimeBackends
+from plugin_runtime.capabilities import Capabilities, capabilities_of
+from plugin_runtime.errors import PluginLoadError, RetryError
+from plugin_runtime.export_buffer import BufferSettings, ExportBuffer
+from plugin_runtime.extensions.metrics import METRIC_KINDS, MetricValues
+from plugin_runtime.sandbox import protocol
+from plugin_runtime.sandbox.limits import Limits
+from plugin_runtime.sandbox.serving import BackendServer, Member
+from plugin_runtime.sandbox.supervisor import SandboxProcess
+from plugin_runtime.types import PluginConfigRecord, PluginConfigRef
+
+
+class SandboxTeam:
+    def __init__(self, team_id: int, backends: RuntimeBackends, *, limits: Limits) -> None:
+        self.team_id = team_id
+        self.process = SandboxProcess(team_id, limits=limits, geoip=backends.geoip is not None)
+        self.members: dict[int, Member] = {}
+        self._server = BackendServer(
+            backends, team_id, lambda: self.members, self.process.remaining_seconds
+        )
+        self._storage = backends.storage
+
+    def request(self, message: dict[str, Any]) -> Any:
+        """One request to the team's process; storage writes of its calls are stored
+        together when it ends. Raises the plugin's error or SandboxCrashed."""
+        with self._storage.batch():
+            return self.process.request(message, self._server)
+
+    def load(self, record: PluginConfigRecord) -> SandboxedInstance:
+        """Compile the config in the sandbox and run its module body (not setup_plugin)."""
+        ref = PluginConfigRef.of(record)
+        # in scope while its module body runs, which may already log or use storage
+        self.members[record.id] = Member(ref, MetricValues({}), frozenset())
+        try:
+            loaded = self.request({"op": "load", "config": protocol.record_to_plain(record)})
+        except BaseException:
+            self.members.pop(record.id, None)
+            raise
+        instance = SandboxedInstance(record, self, loaded)
+        self.members[record.id] = Member(ref, instance.metrics, instance.jobs)
+        return instance
+
+    def unload(self, plugin_config_id: int) -> None:
+        """Forget the config (the process stays for the team's next load)."""
+        self.members.pop(plugin_config_id, None)
+        if self.process.pid is not None:
+            self.request({"op": "unload", "id": plugin_config_id})
+
+    def chain(
+        self, instances: Sequence[SandboxedInstance], events: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        kept = self.request({"op": "chain", "ids": _ids(instances), "events": events})
+        if type(kept) is not list or any(type(e) is not dict for e in kept):
+            raise protocol.ProtocolError("a chain answer that is not a list of events")
+        for event in kept:
+            # the team's events stay the team's, whatever the sandbox says
+            event["team_id"] = self.team_id
+        return kept
+
+    def deliver(self, instances: Sequence[SandboxedInstance], events: list[dict[str, Any]]) -> None:
+        self.request({"op": "deliver", "ids": _ids(instances), "events": events})
+
+    def close(self) -> None:
+        self.members.clear()
+        self.process.close()
+
+
+def _ids(instances: Sequence[SandboxedInstance]) -> list[int]:
+    return [i.ref.plugin_config_id for i in instances]
+
+
+_EXPECTED_NAMES: dict[tuple[type[BaseException], ...], str | None] = {
+    (): None,
+    (RetryError,): "retry",
+    (Exception,): "all",
+}
+
+
+class SandboxedInstance:
+    """A plugin config loaded in its team's sandbox: what it defines, its export buffer
+    and metric values (kept in the worker), and `call`, which runs a function there."""
+
+    def __init__(self, record: PluginConfigRecord, team: SandboxTeam, loaded: Any) -> None:
+        self.record = record
+        self.ref = PluginConfigRef.of(record)
+        self.team = team
+        self.generation = team.process.generation
+        functions, jobs, kinds = _loaded(record, loaded)
+        self.functions = functions
+        self.jobs = jobs
+        self.capabilities: Capabilities = capabilities_of(functions, jobs)
+        self.metrics = MetricValues(kinds)
+        self.export_buffer: ExportBuffer | None = None
+        if "export_events" in functions:
+            self.export_buffer = ExportBuffer(BufferSettings.from_config(record.config))
+
+    @property
+    def current(self) -> bool:
+        """False once the process it was loaded in has ended."""
+        return self.generation == self.team.process.generation and self.team.process.pid is not None
+
+    def has(self, function: str) -> bool:
+        return function in self.functions
+
+    def call(
+        self,
+        function: str,
+        *args: Any,
+        event: Any = None,
+        expected: tuple[type[BaseException], ...] = (),
+    ) -> Any:
+        """Run `function(*args, meta)` in the sandbox; raises what the plugin raised (after
+        the sandbox recorded it, unless it is `expected`)."""
+        return self.team.request(
+            {
+                "op": "call",
+                "id": self.ref.plugin_config_id,
+                "function": function,
+                "args": list(args),
+                "expected": _EXPECTED_NAMES[expected],
+            }
+        )
+
+    def call_job(
+        self, name: str, payload: Any, *, expected: tuple[type[BaseException], ...] = ()
+    ) -> Any:
+        return self.team.request(
+            {
+                "op": "call",
+                "id": self.ref.plugin_config_id,
+                "job": name,
+                "args": [payload],
+                "expected": _EXPECTED_NAMES[expected],
+            }
+        )
+
+    def global_(self) -> Any:
+        return self.team.request({"op": "global", "id": self.ref.plugin_config_id})
+
+
+def _loaded(
+    record: PluginConfigRecord, loaded: Any
+) -> tuple[frozenset[str], frozenset[str], dict[str, str]]:
+    try:
+        functions = frozenset(str(f) for f in loaded["functions"])
+        jobs = frozenset(str(j) for j in loaded["jobs"])
+        kinds = {str(k): str(v) for k, v in loaded["metrics"].items() if v in METRIC_KINDS}
+    except (TypeError, KeyError, AttributeError):
+        raise PluginLoadError(
+            f"plugin {record.plugin.name!r}: the sandbox answered no load"
+        ) from None
+    return functions, jobs, kinds
+
+
+TeamFactory = Callable[[int], SandboxTeam]
