@@ -91,7 +91,7 @@ def open_host(
         # scheduled jobs are kept in process until the jobs topology takes them
         jobs=MemoryJobQueue(),
         captures=captures,
-        http=UrllibHttpClient(),
+        http=UrllibHttpClient(allowed_hosts=settings.FETCH_ALLOWED_HOSTS.split(",")),
         errors=SqlErrorSink(engine),
         geoip=_geoip(settings),
     )

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     )
 
     # --- GeoIP, logging, modes -------------------------------------------------------------
+    FETCH_ALLOWED_HOSTS: str = Field(
+        "",
+        description="comma-separated hosts, addresses or networks (10.0.0.0/8) that plugin "
+        "fetch may reach although they are not public; by default only public addresses",
+    )
     DISABLE_MMDB: bool = Field(False, description="whether to disable MMDB IP location")
     MMDB_PATH: str | None = Field(
         None,

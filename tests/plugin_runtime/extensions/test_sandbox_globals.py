@@ -75,7 +75,7 @@ def server():
 
 
 def test_fetch_returns_status_headers_and_body(server):
-    fetch = make_fetch(UrllibHttpClient())
+    fetch = make_fetch(UrllibHttpClient(allowed_hosts=["127.0.0.1"]))
     response = fetch(server + "/hook", method="POST", body={"a": 1})
     assert (response.status, response.ok, response.status_text) == (201, True, "Created")
     assert response.headers["content-type"] == "application/json"
@@ -85,7 +85,7 @@ def test_fetch_returns_status_headers_and_body(server):
 
 
 def test_fetch_network_failure_and_bad_url():
-    fetch = make_fetch(UrllibHttpClient())
+    fetch = make_fetch(UrllibHttpClient(allowed_hosts=["127.0.0.1"]))
     with pytest.raises(ConnectionError):
         fetch("http://127.0.0.1:1/")
     with pytest.raises(ValueError):
