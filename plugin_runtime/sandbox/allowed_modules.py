@@ -26,12 +26,13 @@ import string
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator
-from types import SimpleNamespace
+from collections.abc import Callable, Iterator, Mapping
+from types import FunctionType, MappingProxyType
 from typing import Any
 
 from plugin_runtime.errors import PluginMemoryError
-from plugin_runtime.sandbox.guards import interruptible
+from plugin_runtime.sandbox.guards import PluginClassMeta, interruptible
+from plugin_runtime.sandbox.limits import PLUGIN_FILE_PREFIX
 from plugin_runtime.sandbox.memory_limit import MAX_INT_BITS
 
 ALLOWED_MODULES = (
@@ -59,6 +60,70 @@ MAX_FACTORIAL_N = 100_000  # math.factorial/comb/perm argument cap: ~0.1 s of C 
 MAX_PBKDF2_ITERATIONS = 1_000_000  # hashlib.pbkdf2_hmac: ~0.5 s of C work
 MAX_JSON_INDENT = 64  # characters; json.dumps builds indent * depth in C
 MAX_DECIMAL_EXPONENT = 999_999  # the default context's Emax; int() of more runs away in C
+
+
+class ModuleProxy:
+    """What `import name` gives a plugin: the vetted names of one module, read-only from
+    every code path (no `__dict__`, `__setattr__` and `__delattr__` refuse), so neither
+    plugin code nor a library function it calls can change what another plugin sees."""
+
+    __slots__ = ("_module_name", "_names")
+
+    def __init__(self, name: str, names: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_module_name", name)
+        object.__setattr__(self, "_names", MappingProxyType(dict(names)))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._names[name]
+        except KeyError:
+            raise AttributeError(
+                f"module '{self._module_name}' has no attribute '{name}' for plugins"
+            ) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise TypeError(f"module '{self._module_name}' is read-only")
+
+    def __delattr__(self, name: str) -> None:
+        raise TypeError(f"module '{self._module_name}' is read-only")
+
+    def __repr__(self) -> str:
+        return f"<module '{self._module_name}' (plugin view)>"
+
+
+def _is_plugin_function(fn: Any) -> bool:
+    return type(fn) is FunctionType and fn.__code__.co_filename.startswith(PLUGIN_FILE_PREFIX)
+
+
+def _wraps(wrapped: Any, **names: Any) -> Callable[[Any], Any]:
+    """`functools.wraps` for plugin decorators. The real one copies and writes attributes
+    whose names the caller chooses (`assigned=`, `updated=`) with the real getattr and
+    setattr; this one copies exactly `__name__`, `__qualname__` and `__doc__`, onto a
+    function of the plugin's own."""
+    if names:
+        raise TypeError("functools.wraps takes only the wrapped function in plugins")
+
+    def decorate(wrapper: Any) -> Any:
+        if not _is_plugin_function(wrapper):
+            raise TypeError("functools.wraps decorates functions defined in the plugin")
+        for name in ("__name__", "__qualname__", "__doc__"):
+            value = getattr(wrapped, name, None)
+            if type(value) is str:
+                setattr(wrapper, name, value)
+        return wrapper
+
+    return decorate
+
+
+def _total_ordering(cls: Any) -> Any:
+    # the real one adds methods to any class it is given, shared ones included
+    if not isinstance(cls, PluginClassMeta):
+        raise TypeError("functools.total_ordering decorates classes defined in the plugin")
+    return functools.total_ordering(cls)
+
+
+def _ns(name: str, **names: Any) -> ModuleProxy:
+    return ModuleProxy(name, names)
 
 
 def _public(module: Any, names: str) -> dict[str, Any]:
@@ -156,17 +221,17 @@ def _interruptible_factory(fn: Callable[..., Any]) -> Callable[..., Iterator[Any
     return make
 
 
-def _itertools() -> SimpleNamespace:
+def _itertools() -> ModuleProxy:
     names = (
         "accumulate batched chain combinations combinations_with_replacement compress count "
         "cycle dropwhile filterfalse groupby islice pairwise permutations product repeat "
         "starmap takewhile zip_longest"
     )
     found = {n: getattr(itertools, n) for n in names.split() if hasattr(itertools, n)}
-    return SimpleNamespace(**{n: _interruptible_factory(f) for n, f in found.items()})
+    return ModuleProxy("itertools", {n: _interruptible_factory(f) for n, f in found.items()})
 
 
-def _random(rng: random.Random) -> SimpleNamespace:
+def _random(rng: random.Random) -> ModuleProxy:
     names = (
         "random uniform randint randrange choice choices shuffle sample gauss normalvariate "
         "triangular betavariate expovariate seed"
@@ -174,21 +239,22 @@ def _random(rng: random.Random) -> SimpleNamespace:
     bound = {n: getattr(rng, n) for n in names.split()}
     bound["getrandbits"] = _capped(rng.getrandbits, 2**20, "random.getrandbits")
     bound["randbytes"] = _capped(rng.randbytes, 2**20, "random.randbytes")
-    return SimpleNamespace(**bound)
+    return ModuleProxy("random", bound)
 
 
-def _shared_modules() -> dict[str, SimpleNamespace]:
+def _shared_modules() -> dict[str, ModuleProxy]:
     math_names = [n for n in dir(math) if not n.startswith("_")]
     math_ns = {n: getattr(math, n) for n in math_names}
     for name in ("factorial", "comb", "perm"):
         math_ns[name] = _capped(getattr(math, name), MAX_FACTORIAL_N, f"math.{name}")
     math_ns["prod"] = _prod
-    parse = SimpleNamespace(
+    parse = _ns(
+        "urllib.parse",
         **_public(
             urllib.parse,
             "urlparse urlunparse urlsplit urlunsplit urljoin urldefrag urlencode quote "
             "quote_plus unquote unquote_plus parse_qs parse_qsl",
-        )
+        ),
     )
     hashes = _public(
         hashlib,
@@ -196,37 +262,42 @@ def _shared_modules() -> dict[str, SimpleNamespace]:
         "blake2s new",
     )
     return {
-        "json": SimpleNamespace(dumps=_dumps, loads=_loads, JSONDecodeError=json.JSONDecodeError),
-        "re": SimpleNamespace(
+        "json": _ns("json", dumps=_dumps, loads=_loads, JSONDecodeError=json.JSONDecodeError),
+        "re": _ns(
+            "re",
             **_public(
                 re,
-                "compile search match fullmatch split findall finditer sub subn escape purge "
+                "compile search match fullmatch split findall finditer sub subn escape "
                 "error Pattern Match A ASCII I IGNORECASE L LOCALE M MULTILINE S DOTALL X "
                 "VERBOSE U UNICODE NOFLAG",
-            )
+            ),
         ),
-        "datetime": SimpleNamespace(
-            **_public(datetime, "date datetime time timedelta timezone tzinfo MINYEAR MAXYEAR UTC")
+        "datetime": _ns(
+            "datetime",
+            **_public(datetime, "date datetime time timedelta timezone tzinfo MINYEAR MAXYEAR UTC"),
         ),
-        "math": SimpleNamespace(**math_ns),
-        "hashlib": SimpleNamespace(**hashes, pbkdf2_hmac=_pbkdf2_hmac),
-        "hmac": SimpleNamespace(**_public(hmac, "new compare_digest digest HMAC")),
-        "base64": SimpleNamespace(
+        "math": _ns("math", **math_ns),
+        "hashlib": _ns("hashlib", **hashes, pbkdf2_hmac=_pbkdf2_hmac),
+        "hmac": _ns("hmac", **_public(hmac, "new compare_digest digest HMAC")),
+        "base64": _ns(
+            "base64",
             **_public(
                 base64,
                 "b64encode b64decode standard_b64encode standard_b64decode urlsafe_b64encode "
                 "urlsafe_b64decode b32encode b32decode b32hexencode b32hexdecode b16encode "
                 "b16decode b85encode b85decode a85encode a85decode",
-            )
+            ),
         ),
         # uuid1/getnode are left out: finding the MAC address may start a subprocess
-        "uuid": SimpleNamespace(
+        "uuid": _ns(
+            "uuid",
             **_public(
                 uuid,
                 "UUID uuid3 uuid4 uuid5 NAMESPACE_DNS NAMESPACE_URL NAMESPACE_OID NAMESPACE_X500",
-            )
+            ),
         ),
-        "time": SimpleNamespace(
+        "time": _ns(
+            "time",
             **_public(
                 time,
                 "time time_ns monotonic monotonic_ns perf_counter perf_counter_ns gmtime "
@@ -235,14 +306,16 @@ def _shared_modules() -> dict[str, SimpleNamespace]:
             sleep=_sleep,
         ),
         # string.Formatter is left out: its field syntax reaches attributes by name
-        "string": SimpleNamespace(
+        "string": _ns(
+            "string",
             **_public(
                 string,
                 "ascii_letters ascii_lowercase ascii_uppercase digits hexdigits octdigits "
                 "punctuation printable whitespace capwords Template",
-            )
+            ),
         ),
-        "decimal": SimpleNamespace(
+        "decimal": _ns(
+            "decimal",
             **_public(
                 decimal,
                 "InvalidOperation DivisionByZero Overflow Underflow Inexact Rounded "
@@ -251,18 +324,19 @@ def _shared_modules() -> dict[str, SimpleNamespace]:
             ),
             Decimal=_DecimalMeta("Decimal", (), {}),
         ),
-        "collections": SimpleNamespace(
+        "collections": _ns(
+            "collections",
             **_public(collections, "OrderedDict defaultdict deque namedtuple ChainMap"),
             Counter=_Counter,
         ),
         "itertools": _itertools(),
-        "functools": SimpleNamespace(
-            **_public(
-                functools,
-                "reduce partial lru_cache cache cmp_to_key wraps total_ordering",
-            )
+        "functools": _ns(
+            "functools",
+            **_public(functools, "reduce partial lru_cache cache cmp_to_key"),
+            wraps=_wraps,
+            total_ordering=_total_ordering,
         ),
-        "urllib": SimpleNamespace(parse=parse),
+        "urllib": _ns("urllib", parse=parse),
         "urllib.parse": parse,
     }
 
@@ -270,7 +344,7 @@ def _shared_modules() -> dict[str, SimpleNamespace]:
 _SHARED = _shared_modules()
 
 
-def module_proxy(name: str, *, rng: random.Random) -> SimpleNamespace:
+def module_proxy(name: str, *, rng: random.Random) -> ModuleProxy:
     """The proxy plugin code gets for `import name`; `rng` backs the plugin's `random`."""
     if name == "random":
         return _random(rng)

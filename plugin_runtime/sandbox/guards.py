@@ -55,7 +55,11 @@ def guarded_getattr(size: SizeGuards) -> Callable[..., Any]:
                 pass  # datetime.format-like methods on other objects are fine
             else:
                 raise AttributeError(f'"{name}" is not an attribute plugins may use')
-        value = getattr(obj, name) if default is _MISSING else getattr(obj, name, default)
+        try:
+            value = getattr(obj, name) if default is _MISSING else getattr(obj, name, default)
+        except AttributeError as exc:
+            # a fresh error: the original carries `.obj`, the real object behind a proxy
+            raise AttributeError(str(exc)) from None
         if widens(obj, name):
             return size.widening_method(obj, name, value)
         return value
