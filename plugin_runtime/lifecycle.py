@@ -71,8 +71,9 @@ class Loader:
                 raise
         return instance
 
-    async def attempt(self, slot: ConfigSlot) -> None:
-        """One load attempt; on failure, schedules the next (or gives up)."""
+    async def attempt(self, slot: ConfigSlot, *, again: bool = False) -> None:
+        """One load attempt; on failure, schedules the next (or gives up). `again`: the
+        config's sandbox ended, so the error that ended it stays on record."""
         slot.attempts += 1
         try:
             instance = await self._executor.run(lambda: self._build_and_setup(slot.record))
@@ -83,11 +84,15 @@ class Loader:
                 slot.retry = asyncio.create_task(self._retry_later(slot, delay))
             return
         slot.instance, slot.failing = instance, None
-        await self._executor.run(lambda: self._loaded(slot))
+        await self._executor.run(lambda: self._loaded(slot, again))
 
-    def _loaded(self, slot: ConfigSlot) -> None:
-        self._recorder.clear(slot.ref)
-        self._recorder.system(slot.ref, "info", f"plugin {slot.ref.plugin_name} loaded")
+    def _loaded(self, slot: ConfigSlot, again: bool) -> None:
+        if again:
+            message = f"plugin {slot.ref.plugin_name} loaded again in a fresh sandbox"
+        else:
+            self._recorder.clear(slot.ref)
+            message = f"plugin {slot.ref.plugin_name} loaded"
+        self._recorder.system(slot.ref, "info", message)
 
     def _failed(self, slot: ConfigSlot, exc: Exception) -> float | None:
         ref = slot.ref

@@ -124,7 +124,7 @@ class PluginRuntime:
         ]
         for slot in stale:
             slot.instance = None
-            await self._loader.attempt(slot)
+            await self._loader.attempt(slot, again=True)
         return self._instances(team_id)
 
     async def _crashed(self, crash: SandboxCrashed) -> None:
@@ -162,8 +162,10 @@ class PluginRuntime:
             except SandboxCrashed as crash:
                 await self._crashed(crash)
                 culprit = self._instance(crash.plugin_config_id or -1)
-                if culprit is not None:
-                    failed.append(culprit.ref.label)
+                if culprit is None:
+                    # it died outside any plugin call: every plugin of the batch failed
+                    return _marked(events, [*failed, *(i.ref.label for i in chain)])
+                failed.append(culprit.ref.label)
                 continue
             return _marked(kept, failed)
         return _marked(events, failed)

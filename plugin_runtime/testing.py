@@ -119,6 +119,11 @@ class PluginHarness:
     # -- calling the plugin --------------------------------------------------------
 
     def _call(self, function: str, *args: Any) -> Any:
+        if not self.instance.current:
+            # the sandbox was killed or crashed on an earlier call: a fresh one, set up again
+            self.instance = self._team.load(self.record)
+            if self._set_up and self.instance.has("setup_plugin") and function != "setup_plugin":
+                self.instance.call("setup_plugin")
         if not self.instance.has(function):
             raise AttributeError(f"plugin {self.record.plugin.name!r} defines no {function}")
         try:

@@ -16,6 +16,7 @@ import encodings.latin_1
 import encodings.utf_16  # noqa: F401
 import hashlib
 import mmap
+import os
 import socket
 import sys
 import time
@@ -25,14 +26,14 @@ from typing import Any
 
 import orjson
 
-from plugin_runtime.calls import PluginCall, Proceed, RecordErrors, bounded_invoke, call_stack
+from plugin_runtime.calls import PluginCall, Proceed, RecordErrors, call_stack
 from plugin_runtime.chain import run_chain_batch
 from plugin_runtime.delivery import copy_events, deliver
 from plugin_runtime.error_recording import ErrorRecorder
 from plugin_runtime.errors import RetryError, UnknownPluginConfigError
 from plugin_runtime.instance import PluginInstance, build_instance
 from plugin_runtime.sandbox import call_monitor, confinement, protocol
-from plugin_runtime.sandbox.limits import Limits
+from plugin_runtime.sandbox.limits import Limits, call_bounded
 from plugin_runtime.sandbox.remote import Channel, RemoteMetricValues, remote_backends
 
 CPU_GRACE_SECONDS = 5.0  # CPU a request may use beyond its plugin calls' time limits
@@ -64,6 +65,25 @@ class Progress:
             self.clear()
 
 
+def plain_invoke(limits: Limits) -> Proceed:
+    """The innermost step: the function under the call's bounds, its result turned into
+    plain data inside those bounds. What a plugin hands back is then a fresh dict or list
+    of exact types, and nothing the runtime does with it later (comparing `team_id`,
+    reading properties, encoding) can run the plugin's own methods."""
+
+    def invoke(call: PluginCall) -> Any:
+        return call_bounded(_plain_result, call.fn, *call.args, limits=limits)
+
+    return invoke
+
+
+def _plain_result(fn: Callable[..., Any], *args: Any) -> Any:
+    result = fn(*args)
+    if result is None or type(result) in (str, int, float, bool):
+        return result
+    return orjson.loads(orjson.dumps(result, default=_lenient, option=orjson.OPT_NON_STR_KEYS))
+
+
 class TeamSandbox:
     """The instances of one team in this process, and one handler per request op."""
 
@@ -74,7 +94,7 @@ class TeamSandbox:
         self.recorder = ErrorRecorder(self.backends.errors, self.backends.logs)
         self.progress = Progress(page)
         self.proceed = call_stack(
-            [self.progress, RecordErrors(self.recorder)], bounded_invoke(limits)
+            [self.progress, RecordErrors(self.recorder)], plain_invoke(limits)
         )
         self.instances: dict[int, PluginInstance] = {}
         self.ops: dict[str, Callable[[dict[str, Any]], Any]] = {
@@ -195,6 +215,7 @@ def main(argv: list[str]) -> None:
     settings = orjson.loads(argv[1])
     sock = socket.socket(fileno=settings["channel_fd"])
     page = mmap.mmap(settings["progress_fd"], protocol.PROGRESS_BYTES)
+    os.close(settings["progress_fd"])  # the mapping keeps a descriptor of its own
     limits = Limits(timeout_seconds=settings["timeout"], memory_bytes=settings["memory"])
     team = TeamSandbox(Channel(sock), page, limits, settings["geoip"])
     _prepare()

@@ -185,7 +185,10 @@ _RUNTIME_ERRORS: dict[str, type[Exception]] = {
 
 
 def error_fields(exc: BaseException, stack: str = "") -> list[str]:
-    """`[type name, message, stack]` of an exception, each cut to `MAX_ERROR_CHARS`."""
+    """`[type name, message, stack, portable type]` of an exception, each cut to
+    `MAX_ERROR_CHARS`. The portable type is the nearest class the other side knows (a
+    builtin exception or one of the runtime's), so `except ConnectionError` still catches
+    an error of a subclass the other side does not have."""
     try:
         message = str(exc)
     except Exception:
@@ -194,29 +197,42 @@ def error_fields(exc: BaseException, stack: str = "") -> list[str]:
         type(exc).__name__[:200],
         message[:MAX_ERROR_CHARS],
         stack[-MAX_ERROR_CHARS:],
+        _portable(type(exc)),
     ]
 
 
+def _portable(kind: type[BaseException]) -> str:
+    for cls in kind.__mro__:
+        if _RUNTIME_ERRORS.get(cls.__name__) is cls or getattr(builtins, cls.__name__, None) is cls:
+            return cls.__name__
+    return "Exception"
+
+
 def error_from(fields: Any) -> Exception:
-    """The worker-side exception for `[type, message, ...]`: the runtime's own error types
-    and the builtin exceptions keep their type, anything else is a `SandboxFailure`."""
+    """The exception for `[type, message, stack, portable type]`: the runtime's own error
+    types and the builtin exceptions keep their type; anything else becomes its nearest
+    such class (a plugin's own `class Oops(ValueError)` a ValueError) or a
+    `SandboxFailure`, with `plugin_error_type` naming the original."""
     if type(fields) is not list or len(fields) < 2:
         return ProtocolError(f"a malformed error: {str(fields)[:200]}")
     name, message = str(fields[0]), str(fields[1])
+    portable = str(fields[3]) if len(fields) > 3 else name
+    exc = _rebuilt(portable, message) or SandboxFailure(name, message)
+    exc.plugin_error_type = name  # type: ignore[attr-defined]
+    return exc
+
+
+def _rebuilt(name: str, message: str) -> Exception | None:
     known = _RUNTIME_ERRORS.get(name)
     if known is not None:
         return known(message)
     builtin = getattr(builtins, name, None)
-    if (
-        isinstance(builtin, type)
-        and issubclass(builtin, Exception)
-        and not issubclass(builtin, errors.PluginError)
-    ):
+    if isinstance(builtin, type) and issubclass(builtin, Exception):
         try:
             return builtin(message)
         except Exception:
-            pass
-    return SandboxFailure(name, message)
+            return None
+    return None
 
 
 # -- plugin configs -----------------------------------------------------------------------

@@ -6,7 +6,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
-from plugin_runtime.backends import RuntimeBackends
+from plugin_runtime.backends import HttpClient, RuntimeBackends
 from plugin_runtime.backends.http_fixtures import HttpFixtures
 from plugin_runtime.backends.memory import (
     MemoryCache,
@@ -19,7 +19,7 @@ from plugin_runtime.backends.memory import (
 from plugin_runtime.exports import ExportFailure
 from plugin_runtime.isolation import PluginExecutor
 from plugin_runtime.runtime import PluginRuntime
-from plugin_runtime.sandbox.limits import Limits
+from plugin_runtime.sandbox.limits import DEFAULT_MEMORY_BYTES, Limits
 from plugin_runtime.setup_retry import SetupRetryPolicy
 from plugin_runtime.types import PluginConfigRecord, PluginSource
 
@@ -76,10 +76,17 @@ class Harnessed:
 
 
 def make_runtime(
-    *, attempts: int = 3, base_delay: float = 0.01, timeout: float = 5.0, tick: float = 0.05
+    *,
+    attempts: int = 3,
+    base_delay: float = 0.01,
+    timeout: float = 5.0,
+    tick: float = 0.05,
+    memory_bytes: int | None = None,
+    http: HttpClient | None = None,
+    threads: int = 2,
 ) -> Harnessed:
     cache, storage, logs = MemoryCache(), MemoryStorage(), MemoryLogSink()
-    jobs, captures, errors, http = (
+    jobs, captures, errors, http_client = (
         MemoryJobQueue(),
         MemoryCaptureSink(),
         MemoryErrorSink(),
@@ -91,18 +98,18 @@ def make_runtime(
         logs=logs,
         jobs=jobs,
         captures=captures,
-        http=http,
+        http=http_client if http is None else http,
         errors=errors,
     )
     failures: list[ExportFailure] = []
     runtime = PluginRuntime(
         backends=backends,
-        limits=Limits(timeout_seconds=timeout),
-        executor=PluginExecutor(threads=2),
+        limits=Limits(timeout_seconds=timeout, memory_bytes=memory_bytes or DEFAULT_MEMORY_BYTES),
+        executor=PluginExecutor(threads=threads),
         setup_retry=SetupRetryPolicy(attempts=attempts, base_delay_seconds=base_delay),
         on_export_failure=failures.append,
         export_tick_seconds=tick,
     )
     return Harnessed(
-        runtime, backends, cache, storage, logs, jobs, captures, errors, http, failures
+        runtime, backends, cache, storage, logs, jobs, captures, errors, http_client, failures
     )

@@ -1,0 +1,176 @@
+"""Attacks that RestrictedPython cannot stop alone, against the process boundary.
+
+Each family runs through the server's runtime with two teams loaded side by side (the
+attacker's plugin and an ordinary one of another team, batches running at the same
+time) and through the authoring kit, and asserts: stopped within its limit plus one
+second (plus the start of a fresh sandbox), the worker alive and not grown, the other
+team's results right and on time, and the failure recorded against the attacker only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import pytest
+
+from plugin_runtime.errors import PluginError
+from plugin_runtime.sandbox import call_monitor
+from plugin_runtime.sandbox.limits import Limits
+from plugin_runtime.testing import PluginHarness
+from plugin_runtime.types import PluginSource
+from tests.plugin_runtime.runtime_fixtures import event, make_runtime, record
+
+LIMIT = 2.0  # seconds per call
+MEMORY = 64 * 1024 * 1024  # bytes per call
+RESTART_ALLOWANCE = 1.5  # s: killing a sandbox, starting a fresh one, loading its configs
+ATTACKER, VICTIM = 2, 3  # teams
+
+C_LEVEL_HANGS = {
+    "catastrophic_regex": 'import re\nre.match(r"(a+)+$", "a" * 40 + "b")',
+    "quadratic_sum_of_lists": "sum([[1] * 10] * 200000, [])",
+    # every key hashes to 0: one C call that probes quadratically
+    "hash_collision_set": "keys = [i * (2 ** 61 - 1) for i in range(200000)]\nset(keys)",
+}
+ONE_CALL_MEMORY = {
+    "translate_amplification": '("a" * 1000).translate({97: "b" * 1000000})',
+    "join_amplification": '"-".join(["x" * 1000000] * 2000)',
+    "replace_amplification": '("a" * 100000).replace("a", "b" * 100000)',
+}
+CRASHES = {
+    "nested_map_chain": "x = [1]\nfor _ in range(300000):\n    x = map(abs, x)\nlist(x)",
+    "nested_tuple_hash": "t = ()\nfor _ in range(1000000):\n    t = (t,)\nhash(t)",
+}
+ATTACKS = {**C_LEVEL_HANGS, **ONE_CALL_MEMORY, **CRASHES}
+
+VICTIM_CODE = """
+def process_event(event, meta):
+    event["properties"]["victim_saw"] = meta.config.get("mark", "yes")
+    return event
+"""
+
+
+def _attacker_code(body: str) -> str:
+    indented = "\n".join("    " + line for line in body.splitlines())
+    return f"def process_event(event, meta):\n{indented}\n    return event\n"
+
+
+def _victim_event() -> dict[str, object]:
+    return {**event(), "team_id": VICTIM}
+
+
+async def _timed(awaitable: object) -> tuple[object, float]:
+    started = time.monotonic()
+    result = await awaitable  # type: ignore[misc]
+    return result, time.monotonic() - started
+
+
+@pytest.mark.parametrize("body", ATTACKS.values(), ids=ATTACKS.keys())
+async def test_attack_through_the_server_costs_only_the_attacker(body: str) -> None:
+    h = make_runtime(timeout=LIMIT, memory_bytes=MEMORY, threads=2)
+    await h.runtime.load(
+        [
+            record(_attacker_code(body), id=10, name="attacker", team_id=ATTACKER),
+            record(VICTIM_CODE, id=20, name="victim", team_id=VICTIM, plugin_id=61),
+        ]
+    )
+    rss_before = call_monitor.current_rss()
+    attack = asyncio.ensure_future(
+        _timed(h.runtime.process_events(ATTACKER, [{**event(), "team_id": ATTACKER}]))
+    )
+    await asyncio.sleep(0.2)  # the attacker's call is running
+    (victim_out,), victim_seconds = await _timed(
+        h.runtime.process_events(VICTIM, [_victim_event()])
+    )
+    (attacked,), attack_seconds = await attack
+
+    assert victim_out["properties"]["victim_saw"] == "yes"
+    assert victim_seconds < 1.0
+    assert attack_seconds < LIMIT + 1 + RESTART_ALLOWANCE
+    assert attacked["properties"]["$plugins_failed"] == ["attacker (10)"]
+    assert 10 in h.errors.errors and 20 not in h.errors.errors
+    # the worker did not take the attacker's memory
+    assert call_monitor.current_rss() - rss_before < 32 * 1024 * 1024
+    # and the attacker's sandbox is back for its next batch
+    (again,) = await h.runtime.process_events(VICTIM, [_victim_event()])
+    assert again["properties"]["victim_saw"] == "yes"
+    await h.runtime.close()
+
+
+@pytest.mark.parametrize("body", ATTACKS.values(), ids=ATTACKS.keys())
+def test_attack_through_the_authoring_kit_is_stopped_in_bounds(body: str) -> None:
+    source = PluginSource(
+        id=1, name="attacker", plugin_json={}, files={"plugin.py": _attacker_code(body)}
+    )
+    with PluginHarness(source, limits=Limits(timeout_seconds=LIMIT, memory_bytes=MEMORY)) as h:
+        started = time.monotonic()
+        with pytest.raises(PluginError):
+            h.process_event({"event": "x"})
+        assert time.monotonic() - started < LIMIT + 1 + RESTART_ALLOWANCE
+
+
+def test_sandbox_process_runs_with_every_layer_and_nothing_of_the_worker() -> None:
+    source = PluginSource(id=1, name="probe", plugin_json={}, files={"plugin.py": VICTIM_CODE})
+    os.environ["WORKER_SECRET_FOR_TEST"] = "s3cret"
+    try:
+        with PluginHarness(source) as h:
+            h.process_event({"event": "x"})
+            pid = h._team.process.pid
+            assert pid is not None
+            status = open(f"/proc/{pid}/status").read()
+            environ = open(f"/proc/{pid}/environ", "rb").read()
+            fds = sorted(os.listdir(f"/proc/{pid}/fd"))
+            net_ns = os.readlink(f"/proc/{pid}/ns/net")
+            layers = h.sandbox_layers
+    finally:
+        del os.environ["WORKER_SECRET_FOR_TEST"]
+    assert environ == b""  # no secret of the worker's environment
+    assert "rlimits" in layers and "seccomp" in layers and "no-new-privs" in layers
+    assert "\nSeccomp:\t2" in status and "\nNoNewPrivs:\t1" in status
+    if os.geteuid() == 0:
+        assert "uid-nobody" in layers
+        assert "\nUid:\t65534\t65534\t65534\t65534" in status
+    if "network-namespace" in layers:
+        assert net_ns != os.readlink("/proc/self/ns/net")
+    # stdin, stdout, stderr, the channel, the progress page, /proc/self/statm
+    assert len(fds) <= 6
+
+
+async def test_plugin_objects_never_run_in_the_worker() -> None:
+    code = """
+class Sticky(dict):
+    def __eq__(self, other):
+        while True:
+            pass
+    def __ne__(self, other):
+        while True:
+            pass
+    def __contains__(self, key):
+        while True:
+            pass
+
+class Odd:
+    def __eq__(self, other):
+        while True:
+            pass
+    def __ne__(self, other):
+        while True:
+            pass
+
+def process_event(event, meta):
+    out = Sticky(event)
+    out["team_id"] = Odd()
+    out["properties"] = Sticky({"odd": Odd()})
+    return out
+"""
+    h = make_runtime(timeout=LIMIT)
+    await h.runtime.load([record(code, id=10, name="sticky", team_id=ATTACKER)])
+    started = time.monotonic()
+    (out,) = await h.runtime.process_events(ATTACKER, [{**event(), "team_id": ATTACKER}])
+    assert time.monotonic() - started < 1.0
+    assert type(out) is dict and type(out["properties"]) is dict
+    # the changed team_id was put back (and counts as a failure of the plugin)
+    assert out["team_id"] == ATTACKER
+    assert out["properties"]["$plugins_failed"] == ["sticky (10)"]
+    await h.runtime.close()
