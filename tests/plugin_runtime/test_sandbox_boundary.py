@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -118,8 +119,8 @@ def test_sandbox_process_runs_with_every_layer_and_nothing_of_the_worker() -> No
             h.process_event({"event": "x"})
             pid = h._team.process.pid
             assert pid is not None
-            status = open(f"/proc/{pid}/status").read()
-            environ = open(f"/proc/{pid}/environ", "rb").read()
+            status = Path(f"/proc/{pid}/status").read_text()
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
             fds = sorted(os.listdir(f"/proc/{pid}/fd"))
             net_ns = os.readlink(f"/proc/{pid}/ns/net")
             layers = h.sandbox_layers
