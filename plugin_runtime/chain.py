@@ -11,6 +11,7 @@ as a failure. The event then carries `$plugins_succeeded`, `$plugins_failed` and
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from plugin_runtime.error_recording import ErrorRecorder
@@ -36,6 +37,7 @@ class ChainMember(Protocol):
     ) -> Any: ...
 
 
+_PLAIN = (dict, list, str, int, float, bool, type(None))
 MARKERS = ("$plugins_succeeded", "$plugins_failed", "$plugins_deferred")
 
 
@@ -52,58 +54,87 @@ def _deferred(instance: ChainMember) -> bool:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """What the chain needs of one plugin, worked out once per batch."""
+
+    instance: ChainMember
+    label: str
+    processes: bool
+    deferred: bool
+
+
+def _steps(instances: Sequence[ChainMember]) -> list[_Step]:
+    return [
+        _Step(i, i.ref.label, i.has("process_event"), _deferred(i))
+        for i in instances
+        if i.has("process_event") or _deferred(i)
+    ]
+
+
 def run_chain(
     instances: Sequence[ChainMember], event: dict[str, Any], recorder: ErrorRecorder
 ) -> dict[str, Any] | None:
     """The event after every plugin of the team, or None when one dropped it. Blocks."""
+    return _run(_steps(instances), event, recorder)
+
+
+def _run(
+    steps: list[_Step], event: dict[str, Any], recorder: ErrorRecorder
+) -> dict[str, Any] | None:
     team_id = event.get("team_id")
     current = event
     succeeded: list[str] = []
     failed: list[str] = []
     deferred: list[str] = []
-    for instance in instances:
-        if instance.has("process_event"):
-            label = instance.ref.label
+    for step in steps:
+        if step.processes:
             try:
-                result = instance.call("process_event", current, event=current)
+                result = step.instance.call("process_event", current, event=current)
             except Exception:
-                failed.append(label)  # recorded by the call stack
+                failed.append(step.label)  # recorded by the call stack
             else:
-                if not result:
-                    return None
-                if _accepted(instance, result, team_id, recorder):
-                    succeeded.append(label)
+                # exact types only: a value of the plugin's own class never gets its
+                # methods run here (results are plain data in the sandbox already)
+                if type(result) in _PLAIN and not result:
+                    return None  # None, {} or another falsy value drops the event
+                if _accepted(step.instance, result, team_id, recorder):
+                    succeeded.append(step.label)
                 else:
-                    failed.append(label)
-                if isinstance(result, dict):
+                    failed.append(step.label)
+                if type(result) is dict:
                     current = result
-        if _deferred(instance):
-            deferred.append(instance.ref.label)
+        if step.deferred:
+            deferred.append(step.label)
     if succeeded or failed or deferred:
         properties = current.get("properties")
-        current["properties"] = {
-            **(properties if isinstance(properties, dict) else {}),
-            "$plugins_succeeded": succeeded,
-            "$plugins_failed": failed,
-            "$plugins_deferred": deferred,
-        }
+        if type(properties) is not dict:
+            properties = current["properties"] = {}
+        properties["$plugins_succeeded"] = succeeded
+        properties["$plugins_failed"] = failed
+        properties["$plugins_deferred"] = deferred
     return current
 
 
 def _accepted(instance: ChainMember, result: Any, team_id: Any, recorder: ErrorRecorder) -> bool:
-    if not isinstance(result, dict):
+    if type(result) is not dict:
         error = IllegalOperationError(
             f"process_event must return the event dict or None, not {type(result).__name__}"
         )
         recorder.record(instance.ref, error)
         return False
-    if result.get("team_id") != team_id:
-        changed = result.get("team_id")
+    changed = result.get("team_id")
+    if type(changed) is not type(team_id) or changed != team_id:
         result["team_id"] = team_id
+        shown = (
+            changed
+            if type(changed) in (int, str, float, bool, type(None))
+            else type(changed).__name__
+        )
         recorder.record(
             instance.ref,
             IllegalOperationError(
-                f"process_event may not change event.team_id (from {team_id!r} to {changed!r})"
+                f"process_event may not change event.team_id (from {team_id!r} to {shown!r})"
             ),
             result,
         )
@@ -115,9 +146,10 @@ def run_chain_batch(
     instances: Sequence[ChainMember], events: Sequence[dict[str, Any]], recorder: ErrorRecorder
 ) -> list[dict[str, Any]]:
     """The kept events of a batch, in order. Blocks (runs on a plugin thread)."""
+    steps = _steps(instances)
     kept = []
     for event in events:
-        result = run_chain(instances, event, recorder)
+        result = _run(steps, event, recorder)
         if result is not None:
             kept.append(result)
     return kept

@@ -45,7 +45,7 @@ from plugin_runtime.types import Attachment, PluginConfigRecord, PluginSource
 
 MAX_FRAME_BYTES = 64 * 1024 * 1024  # one message; an export batch of 10,000 large events fits
 MAX_ERROR_CHARS = 8_000  # the message or stack of an error that crosses
-PROGRESS = struct.Struct("=dq")  # (call started, monotonic seconds or 0; plugin config id)
+PROGRESS = struct.Struct("=dd")  # (call started, monotonic seconds or 0; plugin config id)
 PROGRESS_BYTES = 16
 
 # backend calls a sandbox may send, and the ones the worker applies without answering
@@ -118,28 +118,54 @@ def send(sock: socket.socket, message: Any) -> None:
     sock.sendall(encode(message))
 
 
-def receive(sock: socket.socket) -> Any:
-    """The next message; raises EOFError when the other side closed, ProtocolError for a
-    frame outside the contract."""
-    (size,) = _HEADER.unpack(_read_exactly(sock, _HEADER.size))
-    if size > MAX_FRAME_BYTES:
-        raise ProtocolError(f"a message of {size:,} bytes is over {MAX_FRAME_BYTES:,}")
-    try:
-        # orjson builds only exact dict, list, str, int, float, bool and None, and refuses
-        # nesting past its recursion limit: what arrives is plain data by construction
-        return orjson.loads(_read_exactly(sock, size))
-    except orjson.JSONDecodeError as exc:
-        raise ProtocolError(f"a message that is not JSON: {exc}") from None
+NOTHING: Any = object()  # `Receiver.pending` when no whole frame is in yet
+_RECV_BYTES = 256 * 1024  # one read takes what is there, up to this much
 
 
-def _read_exactly(sock: socket.socket, size: int) -> bytes:
-    chunks = bytearray()
-    while len(chunks) < size:
-        chunk = sock.recv(min(size - len(chunks), 1 << 20))
-        if not chunk:
+class Receiver:
+    """Frames from one socket, in as few reads as the data allows (a small request and
+    its header arrive in one)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._buffer = bytearray()
+        # one buffer for every read: `recv(n)` would allocate (and fault in) n bytes each time
+        self._chunk = memoryview(bytearray(_RECV_BYTES))
+
+    def pending(self) -> Any:
+        """The next whole message already read, or `NOTHING`; raises ProtocolError for a
+        frame outside the contract."""
+        buffer = self._buffer
+        if len(buffer) < _HEADER.size:
+            return NOTHING
+        (size,) = _HEADER.unpack_from(buffer)
+        if size > MAX_FRAME_BYTES:
+            raise ProtocolError(f"a message of {size:,} bytes is over {MAX_FRAME_BYTES:,}")
+        end = _HEADER.size + size
+        if len(buffer) < end:
+            return NOTHING
+        try:
+            # orjson builds only exact dict, list, str, int, float, bool and None, and
+            # refuses nesting past its recursion limit: plain data by construction
+            with memoryview(buffer) as view:
+                message = orjson.loads(view[_HEADER.size : end])
+        except orjson.JSONDecodeError as exc:
+            raise ProtocolError(f"a message that is not JSON: {exc}") from None
+        del buffer[:end]
+        return message
+
+    def fill(self) -> None:
+        """Read what the socket has (blocks until something); EOFError when it closed."""
+        count = self._sock.recv_into(self._chunk)
+        if not count:
             raise EOFError("the other side of the sandbox channel closed")
-        chunks += chunk
-    return bytes(chunks)
+        self._buffer += self._chunk[:count]
+
+    def receive(self) -> Any:
+        """The next message, blocking until it is whole."""
+        while (message := self.pending()) is NOTHING:
+            self.fill()
+        return message
 
 
 # -- plain data -----------------------------------------------------------------------

@@ -24,12 +24,13 @@ class Channel:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        self.receiver = protocol.Receiver(sock)
 
     def request(self, name: str, *args: Any) -> Any:
         protocol.send(self.sock, {"call": name, "args": list(args)})
         if name in protocol.NO_REPLY:
             return None
-        answer = protocol.receive(self.sock)
+        answer = self.receiver.receive()
         if "ok" in answer:
             return answer["ok"]
         raise protocol.error_from(answer.get("error"))
