@@ -198,12 +198,11 @@ def _lenient(value: Any) -> Any:
     return str(value)
 
 
-def _answer(sock: socket.socket, value: Any) -> None:
+def _answer(channel: Channel, value: Any) -> None:
     try:
-        frame = protocol.encode({"done": value})
+        channel.send({"done": value})
     except TypeError:
-        frame = protocol.encode({"done": orjson.loads(orjson.dumps(value, default=_lenient))})
-    sock.sendall(frame)
+        channel.send({"done": orjson.loads(orjson.dumps(value, default=_lenient))})
 
 
 def _prepare() -> None:
@@ -215,8 +214,9 @@ def _prepare() -> None:
     call_monitor.start()
 
 
-def serve(sock: socket.socket, team: TeamSandbox) -> None:
-    receiver = team.channel.receiver
+def serve(team: TeamSandbox) -> None:
+    channel = team.channel
+    receiver = channel.receiver
     while True:
         try:
             message = receiver.receive()
@@ -226,9 +226,9 @@ def serve(sock: socket.socket, team: TeamSandbox) -> None:
             result = team.handle(message)
         except BaseException as exc:  # the plugin's, or ours: either way the request failed
             stack = "".join(traceback.format_exception(exc))
-            protocol.send(sock, {"failed": protocol.error_fields(exc, stack)})
+            channel.send({"failed": protocol.error_fields(exc, stack)})
         else:
-            _answer(sock, result)
+            _answer(channel, result)
 
 
 def main(argv: list[str]) -> None:
@@ -243,8 +243,8 @@ def main(argv: list[str]) -> None:
     gc.freeze()
     gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
     layers = confinement.confine(memory_bytes=limits.memory_bytes)
-    protocol.send(sock, {"ready": {"layers": layers}})
-    serve(sock, team)
+    team.channel.send({"ready": {"layers": layers}})
+    serve(team)
 
 
 if __name__ == "__main__":

@@ -20,9 +20,10 @@ Worker -> sandbox, one request at a time (`{"op": ...}`):
 While it works on a request the sandbox may send any number of backend requests
 (`{"call": "cache.get", "args": [...]}`, see `BACKEND_CALLS`); the worker serves each with
 its real backends, scoped to the sandbox's team, and answers `{"ok": value}` or
-`{"error": [type, message]}` — except for calls in `NO_REPLY`, which it applies in order
-without an answer. The request ends with `{"done": value}` or `{"failed": [type,
-message, stack]}`.
+`{"error": [type, message]}` — except for the writes in `NO_REPLY`, which it applies in
+order without an answer (a failure is recorded against the plugin config instead); the
+sandbox sends those with its next message, so a write costs no round trip. The request
+ends with `{"done": value}` or `{"failed": [type, message, stack, portable type]}`.
 
 Beside the socket, a 16-byte shared page carries the sandbox's progress: the monotonic
 time its current plugin call started (0 between calls) and that call's plugin config id.
@@ -75,7 +76,20 @@ BACKEND_CALLS = frozenset(
         "metrics.update",
     }
 )
-NO_REPLY = frozenset({"logs.write", "errors.record", "errors.clear", "metrics.update"})
+# writes the plugin API answers with nothing: sent without waiting (in order with what
+# follows, so a later read sees them); the worker records a failure against the config
+NO_REPLY = frozenset(
+    {
+        "cache.set",
+        "cache.delete",
+        "storage.set",
+        "storage.delete",
+        "logs.write",
+        "errors.record",
+        "errors.clear",
+        "metrics.update",
+    }
+)
 
 _HEADER = struct.Struct(">I")
 

@@ -17,19 +17,34 @@ from plugin_runtime.backends import HttpResponse, LogEntry, RuntimeBackends
 from plugin_runtime.extensions.metrics import MetricValues
 from plugin_runtime.sandbox import call_monitor, protocol
 
+OUTBOX_BYTES = 1024 * 1024  # writes held back for the next message, at most this much
+
 
 class Channel:
     """The sandbox's end of the socket; one request in flight at a time (plugin code of a
-    sandbox runs on one thread)."""
+    sandbox runs on one thread). Writes that need no answer wait in an outbox and go out
+    with the next message, in order, so a later read still sees them."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.receiver = protocol.Receiver(sock)
+        self._outbox = bytearray()
+
+    def send(self, message: Any) -> None:
+        """Send `message` now, after every write waiting in the outbox."""
+        self._outbox += protocol.encode(message)
+        self.sock.sendall(self._outbox)
+        self._outbox.clear()
 
     def request(self, name: str, *args: Any) -> Any:
-        protocol.send(self.sock, {"call": name, "args": list(args)})
+        message = {"call": name, "args": list(args)}
         if name in protocol.NO_REPLY:
+            self._outbox += protocol.encode(message)
+            if len(self._outbox) > OUTBOX_BYTES:
+                self.sock.sendall(self._outbox)
+                self._outbox.clear()
             return None
+        self.send(message)
         answer = self.receiver.receive()
         if "ok" in answer:
             return answer["ok"]

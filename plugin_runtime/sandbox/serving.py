@@ -19,6 +19,7 @@ from typing import Any
 
 from plugin_runtime.backends import LogEntry, RuntimeBackends
 from plugin_runtime.capabilities import EXPORT_RETRY_JOB
+from plugin_runtime.error_recording import ErrorRecorder
 from plugin_runtime.extensions.logger import MAX_MESSAGE_CHARS
 from plugin_runtime.extensions.metrics import MetricValues
 from plugin_runtime.sandbox import protocol
@@ -54,6 +55,7 @@ class BackendServer:
         self._team_id = team_id
         self._members = members
         self._remaining = remaining_seconds
+        self._recorder = ErrorRecorder(backends.errors, backends.logs)
         self._handlers: dict[str, Callable[..., Any]] = {
             "storage.get": self._storage_get,
             "storage.set": self._storage_set,
@@ -75,6 +77,22 @@ class BackendServer:
         if handler is None:
             return self._cache(name.removeprefix("cache."), args)
         return handler(*args)
+
+    def failed(self, name: str, args: list[Any], exc: Exception) -> None:
+        """A write nobody waited for failed: recorded against the plugin config that sent it
+        (when the call names one of the team's), so the author sees it in the logs."""
+        member = self._sender(args)
+        if member is not None:
+            error = RuntimeError(f"{name} failed: {type(exc).__name__}: {exc}")
+            self._recorder.record(member.ref, error)
+
+    def _sender(self, args: list[Any]) -> Member | None:
+        first = args[0] if args else None
+        if type(first) is str and (match := _CONFIG_KEY.match(first)) is not None:
+            first = int(match.group(1))
+        if type(first) is dict:
+            first = first.get("plugin_config_id")
+        return self._members().get(first) if type(first) is int else None
 
     # -- scope -----------------------------------------------------------------------
 

@@ -26,8 +26,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 import orjson
 
@@ -42,7 +42,15 @@ GRACE_SECONDS = 1.0  # past a call's time limit before its process is killed
 START_TIMEOUT_SECONDS = 20.0  # a fresh process imports the runtime, then says ready
 STDERR_TAIL_BYTES = 2_000  # of a dead process's stderr, kept for the reason
 
-Serve = Callable[[str, list[Any]], Any]
+
+class Serve(Protocol):
+    """What answers a sandbox's backend calls (`serving.BackendServer`)."""
+
+    def __call__(self, name: str, args: list[Any]) -> Any: ...
+
+    def failed(self, name: str, args: list[Any], exc: Exception) -> None:
+        """A call in `protocol.NO_REPLY` failed: nobody waits for its answer."""
+        ...
 
 
 class SandboxCrashed(PluginError):
@@ -131,6 +139,8 @@ class SandboxProcess:
         try:
             reply: dict[str, Any] = {"ok": serve(name, args)}
         except Exception as exc:
+            if name in protocol.NO_REPLY:
+                serve.failed(name, args, exc)
             reply = {"error": protocol.error_fields(exc)}
         if name not in protocol.NO_REPLY:
             protocol.send(self._sock, reply)

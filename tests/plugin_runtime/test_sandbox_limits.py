@@ -30,7 +30,8 @@ RUNAWAY = {
         "            pass\nfor v in g():\n    pass"
     ),
     "sleep": "import time\ntime.sleep(30)",
-    "itertools_count_join": "import itertools\nreturn ''.join(str(i) for i in itertools.count())",
+    # empty pieces: the list join builds stays small, so the time limit is what stops it
+    "itertools_count_join": "import itertools\nreturn ''.join('' for i in itertools.count())",
     "itertools_repeat_join": "import itertools\nreturn ''.join(itertools.repeat('x'))",
     "iter_sentinel": "return list(iter(lambda: 1, 2))",
     "counter_elements": (
