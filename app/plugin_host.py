@@ -31,6 +31,7 @@ from plugin_runtime.sandbox.limits import Limits
 
 log = logging.getLogger(__name__)
 
+MIB = 1024 * 1024
 ExportFailureHook = Callable[[ExportFailure], Awaitable[None] | None]
 
 
@@ -100,7 +101,11 @@ def open_host(
         backends=backends,
         limits=Limits(
             timeout_seconds=settings.TASK_TIMEOUT,
-            memory_bytes=settings.PLUGIN_CALL_MEMORY_MB * 1024 * 1024,
+            memory_bytes=settings.PLUGIN_CALL_MEMORY_MB * MIB,
+            cache_value_bytes=settings.PLUGIN_CACHE_VALUE_MAX_KB * 1024,
+            cache_total_bytes=settings.PLUGIN_CACHE_MAX_MB * MIB,
+            storage_value_bytes=settings.PLUGIN_STORAGE_VALUE_MAX_KB * 1024,
+            storage_total_bytes=settings.PLUGIN_STORAGE_MAX_MB * MIB,
         ),
         executor=executor,
         on_export_failure=on_export_failure,

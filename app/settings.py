@@ -88,6 +88,18 @@ class Settings(BaseSettings):
     PLUGIN_CALL_MEMORY_MB: int = Field(
         128, ge=8, description="MiB a single plugin call may allocate before it is stopped"
     )
+    PLUGIN_CACHE_VALUE_MAX_KB: int = Field(
+        1024, ge=1, description="KiB one meta.cache value may hold"
+    )
+    PLUGIN_CACHE_MAX_MB: int = Field(
+        16, ge=1, description="MiB all meta.cache keys of one plugin config may hold"
+    )
+    PLUGIN_STORAGE_VALUE_MAX_KB: int = Field(
+        1024, ge=1, description="KiB one meta.storage value may hold"
+    )
+    PLUGIN_STORAGE_MAX_MB: int = Field(
+        64, ge=1, description="MiB all meta.storage keys of one plugin config may hold"
+    )
     SCHEDULE_LOCK_TTL: int = Field(60, ge=1, description="seconds to hold the schedule lock")
     PLUGINS_RELOAD_PUBSUB_CHANNEL: str = Field(
         "reload-plugins", description="Redis channel for reload events"

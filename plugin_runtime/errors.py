@@ -39,6 +39,11 @@ class IllegalOperationError(PluginError):
     oversized cache list, wrong argument type)."""
 
 
+class StateLimitError(IllegalOperationError):
+    """A `meta.cache` or `meta.storage` write over the bound of one value or of all the
+    config holds."""
+
+
 class UnknownJobError(PluginError):
     """A job name the plugin does not define in its module-level `jobs` dict."""
 

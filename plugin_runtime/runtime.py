@@ -14,6 +14,7 @@ import contextlib
 import functools
 import inspect
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -59,6 +60,7 @@ class PluginRuntime:
         self._limits = limits
         self._recorder = ErrorRecorder(backends.errors, backends.logs)
         self._sandboxes: dict[int, SandboxTeam] = {}
+        self._sandboxes_lock = threading.Lock()
         self._loader = Loader(
             executor=executor,
             team=self.sandbox,
@@ -101,12 +103,13 @@ class PluginRuntime:
 
     def sandbox(self, team_id: int) -> SandboxTeam:
         """The team's sandbox (its process starts with the first request)."""
-        team = self._sandboxes.get(team_id)
-        if team is None:
-            team = self._sandboxes[team_id] = SandboxTeam(
-                team_id, self.backends, limits=self._limits
-            )
-        return team
+        with self._sandboxes_lock:  # plugin threads load a team's configs side by side
+            team = self._sandboxes.get(team_id)
+            if team is None:
+                team = self._sandboxes[team_id] = SandboxTeam(
+                    team_id, self.backends, limits=self._limits
+                )
+            return team
 
     def _instances(self, team_id: int) -> list[SandboxedInstance]:
         return [s.instance for s in self._teams.get(team_id, ()) if s.instance is not None]

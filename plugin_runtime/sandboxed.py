@@ -8,6 +8,7 @@ Everything here blocks; the runtime calls it from plugin threads.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,6 +23,12 @@ from plugin_runtime.sandbox.serving import BackendServer, Member
 from plugin_runtime.sandbox.supervisor import SandboxProcess
 from plugin_runtime.types import PluginConfigRecord, PluginConfigRef
 
+MIB = 1024 * 1024
+# what a sandbox may hold past twice the per-call bound before it is replaced: the
+# interpreter, the runtime and the plugins' code take about 30 MiB of it
+RECYCLE_BASE_BYTES = 96 * MIB
+log = logging.getLogger(__name__)
+
 
 class SandboxTeam:
     def __init__(self, team_id: int, backends: RuntimeBackends, *, limits: Limits) -> None:
@@ -29,15 +36,29 @@ class SandboxTeam:
         self.process = SandboxProcess(team_id, limits=limits, geoip=backends.geoip is not None)
         self.members: dict[int, Member] = {}
         self._server = BackendServer(
-            backends, team_id, lambda: self.members, self.process.remaining_seconds
+            backends, team_id, lambda: self.members, self.process.remaining_seconds, limits
         )
         self._storage = backends.storage
+        self.recycle_bytes = RECYCLE_BASE_BYTES + 2 * limits.memory_bytes
 
     def request(self, message: dict[str, Any]) -> Any:
         """One request to the team's process; storage writes of its calls are stored
-        together when it ends. Raises the plugin's error or SandboxCrashed."""
-        with self._storage.batch():
-            return self.process.request(message, self._server)
+        together when it ends. Raises the plugin's error or SandboxCrashed.
+
+        A process that has come to hold more than `recycle_bytes` (plugin state kept in
+        globals across calls) is ended after the request; the next one starts fresh and
+        the team's configs are loaded and set up again."""
+        try:
+            with self._storage.batch():
+                return self.process.request(message, self._server)
+        finally:
+            if self.process.rss() > self.recycle_bytes:
+                log.warning(
+                    "sandbox of team %s holds %d MiB; starting a fresh one",
+                    self.team_id,
+                    self.process.rss() // MIB,
+                )
+                self.process.close()
 
     def load(self, record: PluginConfigRecord) -> SandboxedInstance:
         """Compile the config in the sandbox and run its module body (not setup_plugin)."""

@@ -31,6 +31,11 @@ class CacheBackend(Protocol):
     def lrem(self, key: str, count: int, value: str) -> int: ...
     def delete(self, key: str) -> None: ...
 
+    def usage(self, prefix: str) -> int:
+        """Bytes held under keys starting with `prefix` (keys and values); may scan, so the
+        runtime asks only when a config nears its bound."""
+        ...
+
 
 class StorageBackend(Protocol):
     """Persistent key/value per plugin config; values are JSON text."""
@@ -38,6 +43,11 @@ class StorageBackend(Protocol):
     def get(self, plugin_config_id: int, key: str) -> str | None: ...
     def set(self, plugin_config_id: int, key: str, value: str) -> None: ...
     def delete(self, plugin_config_id: int, key: str) -> None: ...
+
+    def usage(self, plugin_config_id: int) -> int:
+        """Bytes the config holds (keys and values, writes pending in this thread's batch
+        included); asked only when the config nears its bound."""
+        ...
 
     def batch(self) -> AbstractContextManager[None]:
         """A scope (on the calling thread) whose writes are stored together when it ends;

@@ -131,6 +131,17 @@ class MemoryCache:
             self._values.pop(key, None)
             self._expiry.pop(key, None)
 
+    def usage(self, prefix: str) -> int:
+        with self._lock:
+            keys = [k for k in self._values if k.startswith(prefix)]
+            total = 0
+            for key in keys:
+                value = self._live(key)
+                if value is not None:
+                    items = value if isinstance(value, list) else [value]
+                    total += len(key) + sum(len(v) for v in items)
+            return total
+
     def snapshot(self) -> dict[str, str | list[str]]:
         """Every live key and its raw value."""
         with self._lock:
@@ -158,6 +169,10 @@ class MemoryStorage:
     def delete(self, plugin_config_id: int, key: str) -> None:
         with self._lock:
             self._rows.pop((plugin_config_id, key), None)
+
+    def usage(self, plugin_config_id: int) -> int:
+        with self._lock:
+            return sum(len(k) + len(v) for (c, k), v in self._rows.items() if c == plugin_config_id)
 
     def batch(self) -> AbstractContextManager[None]:
         # writes land in the dict at once: nothing to gather

@@ -5,6 +5,7 @@ redis-py clients are thread-safe (one connection pool), so every plugin thread s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, cast
 
 import redis
@@ -56,5 +57,27 @@ class RedisCache:
     def delete(self, key: str) -> None:
         self._redis.delete(key)
 
+    def usage(self, prefix: str) -> int:
+        # glob characters in the prefix are escaped: it is matched as it is
+        pattern = "".join(f"\\{c}" if c in "*?[]\\" else c for c in prefix) + "*"
+        total = 0
+        for keys in _chunks(self._redis.scan_iter(match=pattern, count=1000), 500):
+            pipe = self._redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.memory_usage(key, samples=0)
+            total += sum(int(n or 0) for n in pipe.execute())
+        return total
+
     def close(self) -> None:
         self._redis.close()
+
+
+def _chunks(items: Iterator[str], size: int) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

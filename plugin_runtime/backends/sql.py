@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, delete, insert, select, text, update
+from sqlalchemy import Engine, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from plugin_runtime.backends import LogEntry
@@ -144,6 +144,26 @@ class SqlStorage:
             return
         with self._engine.begin() as conn:
             conn.execute(self._delete(plugin_config_id, key))
+
+    def usage(self, plugin_config_id: int) -> int:
+        with self._engine.connect() as conn:
+            stored = conn.execute(
+                select(
+                    func.coalesce(
+                        func.sum(
+                            func.length(plugin_storage.c.key) + func.length(plugin_storage.c.value)
+                        ),
+                        0,
+                    )
+                ).where(plugin_storage.c.plugin_config_id == plugin_config_id)
+            ).scalar_one()
+        pending = self._pending() or {}
+        waiting = sum(
+            len(key) + len(value)
+            for (cid, key), value in pending.items()
+            if cid == plugin_config_id and isinstance(value, str)
+        )
+        return int(stored) + waiting
 
 
 class SqlLogSink:

@@ -109,7 +109,7 @@ class TeamSandbox:
     def __init__(self, channel: Channel, page: mmap.mmap, limits: Limits, geoip: bool) -> None:
         self.channel = channel
         self.limits = limits
-        self.backends = remote_backends(channel, geoip=geoip)
+        self.backends = remote_backends(channel, geoip=geoip, limits=limits)
         self.recorder = ErrorRecorder(self.backends.errors, self.backends.logs)
         self.progress = Progress(page)
         self.proceed = call_stack(
@@ -236,7 +236,7 @@ def main(argv: list[str]) -> None:
     sock = socket.socket(fileno=settings["channel_fd"])
     page = mmap.mmap(settings["progress_fd"], protocol.PROGRESS_BYTES)
     os.close(settings["progress_fd"])  # the mapping keeps a descriptor of its own
-    limits = Limits(timeout_seconds=settings["timeout"], memory_bytes=settings["memory"])
+    limits = Limits(**settings["limits"])
     team = TeamSandbox(Channel(sock), page, limits, settings["geoip"])
     _prepare()
     # the runtime's modules live as long as the process: out of every collection

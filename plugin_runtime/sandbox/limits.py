@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 
-from plugin_runtime.errors import PluginMemoryError, PluginTimeoutError
+from plugin_runtime.errors import PluginMemoryError, PluginTimeoutError, StateLimitError
 from plugin_runtime.sandbox import call_monitor
 
 T = TypeVar("T")
@@ -23,15 +23,35 @@ DEFAULT_TIMEOUT_SECONDS = 30.0  # s; the original's TASK_TIMEOUT, per call and p
 # 32 MiB, so 128 MiB leaves room, and eight plugin threads at the bound fit in 1 GiB.
 DEFAULT_MEMORY_BYTES = 128 * 1024 * 1024
 
+# bytes of `meta.cache` / `meta.storage` per value and in all per plugin config: a value is
+# an event's worth of state or a small lookup table, and a config holding more than this
+# is keeping what belongs in its own database
+DEFAULT_CACHE_VALUE_BYTES = 1024 * 1024
+DEFAULT_CACHE_TOTAL_BYTES = 16 * 1024 * 1024
+DEFAULT_STORAGE_VALUE_BYTES = 1024 * 1024
+DEFAULT_STORAGE_TOTAL_BYTES = 64 * 1024 * 1024
+
 PLUGIN_FILE_PREFIX = "plugin:"  # compiled plugin files are named "plugin:<name>/<file>"
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-call bounds for plugin code."""
+    """Per-call bounds for plugin code, and the bounds of each config's cache and storage."""
 
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     memory_bytes: int = DEFAULT_MEMORY_BYTES
+    cache_value_bytes: int = DEFAULT_CACHE_VALUE_BYTES
+    cache_total_bytes: int = DEFAULT_CACHE_TOTAL_BYTES
+    storage_value_bytes: int = DEFAULT_STORAGE_VALUE_BYTES
+    storage_total_bytes: int = DEFAULT_STORAGE_TOTAL_BYTES
+
+
+def value_bound(what: str, value: str, bound: int) -> None:
+    """Raise StateLimitError for one value over `bound` bytes (checked on both sides)."""
+    if len(value) > bound:
+        raise StateLimitError(
+            f"{what}: a value of {len(value):,} bytes is over the {bound:,}-byte bound of one value"
+        )
 
 
 def call_bounded(fn: Callable[..., T], /, *args: Any, limits: Limits) -> T:

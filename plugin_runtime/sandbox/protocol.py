@@ -218,6 +218,7 @@ _RUNTIME_ERRORS: dict[str, type[Exception]] = {
         errors.PluginMemoryError,
         errors.RetryError,
         errors.IllegalOperationError,
+        errors.StateLimitError,
         errors.UnknownJobError,
         errors.UnknownPluginConfigError,
     )

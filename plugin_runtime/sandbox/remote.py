@@ -16,6 +16,7 @@ from typing import Any
 from plugin_runtime.backends import HttpResponse, LogEntry, RuntimeBackends
 from plugin_runtime.extensions.metrics import MetricValues
 from plugin_runtime.sandbox import call_monitor, protocol
+from plugin_runtime.sandbox.limits import Limits, value_bound
 
 OUTBOX_BYTES = 1024 * 1024  # writes held back for the next message, at most this much
 
@@ -52,17 +53,27 @@ class Channel:
 
 
 class RemoteCache:
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: Channel, value_bytes: int) -> None:
         self._request = channel.request
+        self._value_bytes = value_bytes
+
+    def _check(self, key: str, value: str) -> None:
+        # here too, so the plugin's own call fails with the reason (the worker, which does
+        # not answer writes, checks again and records a refusal against the config)
+        value_bound(
+            f"meta.cache key {key.partition('/')[2].partition('/')[2]!r}", value, self._value_bytes
+        )
 
     def get(self, key: str) -> str | None:
         value: str | None = self._request("cache.get", key)
         return value
 
     def set(self, key: str, value: str, ttl_seconds: int | None = None) -> None:
+        self._check(key, value)
         self._request("cache.set", key, value, ttl_seconds)
 
     def set_if_absent(self, key: str, value: str) -> bool:
+        self._check(key, value)
         return bool(self._request("cache.set_if_absent", key, value))
 
     def incr(self, key: str, by: int = 1) -> int:
@@ -72,6 +83,8 @@ class RemoteCache:
         return bool(self._request("cache.expire", key, ttl_seconds))
 
     def lpush(self, key: str, values: list[str]) -> int:
+        for value in values:
+            self._check(key, value)
         return int(self._request("cache.lpush", key, values))
 
     def lrange(self, key: str, start: int, stop: int) -> list[str]:
@@ -89,20 +102,28 @@ class RemoteCache:
     def delete(self, key: str) -> None:
         self._request("cache.delete", key)
 
+    def usage(self, prefix: str) -> int:
+        raise PermissionError("a sandbox does not measure the cache")
+
 
 class RemoteStorage:
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: Channel, value_bytes: int) -> None:
         self._request = channel.request
+        self._value_bytes = value_bytes
 
     def get(self, plugin_config_id: int, key: str) -> str | None:
         value: str | None = self._request("storage.get", plugin_config_id, key)
         return value
 
     def set(self, plugin_config_id: int, key: str, value: str) -> None:
+        value_bound(f"meta.storage key {key!r}", value, self._value_bytes)
         self._request("storage.set", plugin_config_id, key, value)
 
     def delete(self, plugin_config_id: int, key: str) -> None:
         self._request("storage.delete", plugin_config_id, key)
+
+    def usage(self, plugin_config_id: int) -> int:
+        raise PermissionError("a sandbox does not measure storage")
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
@@ -216,10 +237,10 @@ class RemoteMetricValues(MetricValues):
         self._request("metrics.update", self._config_id, name, value)
 
 
-def remote_backends(channel: Channel, *, geoip: bool) -> RuntimeBackends:
+def remote_backends(channel: Channel, *, geoip: bool, limits: Limits) -> RuntimeBackends:
     return RuntimeBackends(
-        cache=RemoteCache(channel),
-        storage=RemoteStorage(channel),
+        cache=RemoteCache(channel, limits.cache_value_bytes),
+        storage=RemoteStorage(channel, limits.storage_value_bytes),
         logs=RemoteLogs(channel),
         jobs=RemoteJobs(channel),
         captures=RemoteCaptures(channel),

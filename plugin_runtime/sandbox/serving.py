@@ -20,9 +20,12 @@ from typing import Any
 from plugin_runtime.backends import LogEntry, RuntimeBackends
 from plugin_runtime.capabilities import EXPORT_RETRY_JOB
 from plugin_runtime.error_recording import ErrorRecorder
+from plugin_runtime.errors import StateLimitError
+from plugin_runtime.extensions.cache import cache_prefix
 from plugin_runtime.extensions.logger import MAX_MESSAGE_CHARS
 from plugin_runtime.extensions.metrics import MetricValues
 from plugin_runtime.sandbox import protocol
+from plugin_runtime.sandbox.limits import Limits, value_bound
 from plugin_runtime.types import PluginConfigRef
 
 _CONFIG_KEY = re.compile(r"@plugin-config/(\d+)/")
@@ -43,6 +46,26 @@ class Member:
     jobs: frozenset[str]
 
 
+class _Meter:
+    """What one config holds in one store, as far as this worker knows: measured in the
+    store at the first write, grown by every write served here, and measured again only
+    when a write would pass the bound (deletes and expiries are seen then)."""
+
+    def __init__(self, what: str, bound: int, measure: Callable[[], int]) -> None:
+        self._what, self._bound, self._measure = what, bound, measure
+        self._known: int | None = None
+
+    def admit(self, added: int) -> None:
+        if self._known is None or self._known + added > self._bound:
+            self._known = self._measure()
+            if self._known + added > self._bound:
+                raise StateLimitError(
+                    f"{self._what} holds {self._known:,} bytes; {added:,} more is over its "
+                    f"bound of {self._bound:,} bytes"
+                )
+        self._known += added
+
+
 class BackendServer:
     def __init__(
         self,
@@ -50,8 +73,11 @@ class BackendServer:
         team_id: int,
         members: Callable[[], Mapping[int, Member]],
         remaining_seconds: Callable[[], float],
+        limits: Limits,
     ) -> None:
         self._b = backends
+        self._limits = limits
+        self._meters: dict[tuple[str, int], _Meter] = {}
         self._team_id = team_id
         self._members = members
         self._remaining = remaining_seconds
@@ -109,6 +135,30 @@ class BackendServer:
         self._member(int(match.group(1)))
         return str(key)
 
+    def _admit(self, store: str, plugin_config_id: int, values: list[str]) -> None:
+        limits = self._limits
+        if store == "cache":
+            value_bytes, total = limits.cache_value_bytes, limits.cache_total_bytes
+        else:
+            value_bytes, total = limits.storage_value_bytes, limits.storage_total_bytes
+        what = f"meta.{store} of plugin config {plugin_config_id}"
+        for value in values:
+            value_bound(what, value, value_bytes)
+        meter = self._meters.get((store, plugin_config_id))
+        if meter is None:
+            if store == "cache":
+                prefix = cache_prefix(plugin_config_id)
+                measure: Callable[[], int] = lambda: self._b.cache.usage(prefix)  # noqa: E731
+            else:
+                measure = lambda: self._b.storage.usage(plugin_config_id)  # noqa: E731
+            meter = self._meters[(store, plugin_config_id)] = _Meter(what, total, measure)
+        meter.admit(sum(len(v) for v in values))
+
+    def _cache_write(self, key: str, values: list[str]) -> None:
+        match = _CONFIG_KEY.match(key)
+        assert match is not None  # `_key` checked it
+        self._admit("cache", int(match.group(1)), [key, *values])
+
     # -- handlers --------------------------------------------------------------------
 
     def _cache(self, op: str, args: list[Any]) -> Any:
@@ -119,15 +169,19 @@ class BackendServer:
         if op == "get" and not rest:
             return cache.get(key)
         if op == "set" and len(rest) == 2:
-            return cache.set(key, _text(rest[0]), _optional_int(rest[1]))
+            self._cache_write(key, [_text(rest[0])])
+            return cache.set(key, rest[0], _optional_int(rest[1]))
         if op == "set_if_absent" and len(rest) == 1:
-            return cache.set_if_absent(key, _text(rest[0]))
+            self._cache_write(key, [_text(rest[0])])
+            return cache.set_if_absent(key, rest[0])
         if op == "incr" and len(rest) == 1:
             return cache.incr(key, _int(rest[0]))
         if op == "expire" and len(rest) == 1:
             return cache.expire(key, _int(rest[0]))
         if op == "lpush" and len(rest) == 1 and type(rest[0]) is list:
-            return cache.lpush(key, [_text(v) for v in rest[0]])
+            values = [_text(v) for v in rest[0]]
+            self._cache_write(key, values)
+            return cache.lpush(key, values)
         if op == "lrange" and len(rest) == 2:
             return cache.lrange(key, _int(rest[0]), _int(rest[1]))
         if op == "llen" and not rest:
@@ -144,7 +198,9 @@ class BackendServer:
         return self._b.storage.get(self._member(cid).ref.plugin_config_id, _text(key))
 
     def _storage_set(self, cid: Any, key: Any, value: Any) -> None:
-        self._b.storage.set(self._member(cid).ref.plugin_config_id, _text(key), _text(value))
+        plugin_config_id = self._member(cid).ref.plugin_config_id
+        self._admit("storage", plugin_config_id, [_text(key), _text(value)])
+        self._b.storage.set(plugin_config_id, key, value)
 
     def _storage_delete(self, cid: Any, key: Any) -> None:
         self._b.storage.delete(self._member(cid).ref.plugin_config_id, _text(key))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import logging
 import mmap
 import os
@@ -91,6 +92,16 @@ class SandboxProcess:
             return 0.0, 0
         started, config_id = protocol.PROGRESS.unpack_from(self._page, 0)
         return float(started), int(config_id) if config_id == config_id else 0
+
+    def rss(self) -> int:
+        """The process's resident memory in bytes (0 when it is not running)."""
+        if self._proc is None:
+            return 0
+        try:
+            with open(f"/proc/{self._proc.pid}/statm", "rb") as statm:
+                return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            return 0
 
     def remaining_seconds(self) -> float:
         """What is left of the running call's time limit (the whole limit between calls)."""
@@ -173,8 +184,7 @@ class SandboxProcess:
         settings = {
             "channel_fd": child.fileno(),
             "progress_fd": progress_fd,
-            "timeout": self.limits.timeout_seconds,
-            "memory": self.limits.memory_bytes,
+            "limits": dataclasses.asdict(self.limits),
             "geoip": self._geoip,
         }
         try:

@@ -84,6 +84,7 @@ def make_runtime(
     memory_bytes: int | None = None,
     http: HttpClient | None = None,
     threads: int = 2,
+    limits: Limits | None = None,
 ) -> Harnessed:
     cache, storage, logs = MemoryCache(), MemoryStorage(), MemoryLogSink()
     jobs, captures, errors, http_client = (
@@ -104,7 +105,8 @@ def make_runtime(
     failures: list[ExportFailure] = []
     runtime = PluginRuntime(
         backends=backends,
-        limits=Limits(timeout_seconds=timeout, memory_bytes=memory_bytes or DEFAULT_MEMORY_BYTES),
+        limits=limits
+        or Limits(timeout_seconds=timeout, memory_bytes=memory_bytes or DEFAULT_MEMORY_BYTES),
         executor=PluginExecutor(threads=threads),
         setup_retry=SetupRetryPolicy(attempts=attempts, base_delay_seconds=base_delay),
         on_export_failure=failures.append,

@@ -175,3 +175,26 @@ def process_event(event, meta):
     assert out["team_id"] == ATTACKER
     assert out["properties"]["$plugins_failed"] == ["sticky (10)"]
     await h.runtime.close()
+
+
+async def test_memory_kept_across_calls_is_bounded_by_a_fresh_sandbox() -> None:
+    h = make_runtime(timeout=LIMIT, memory_bytes=MEMORY)
+    code = """
+def process_event(event, meta):
+    hoard = meta.global_.setdefault("hoard", [])
+    hoard.append("x" * 20000000)
+    event["properties"]["held"] = len(hoard)
+    return event
+"""
+    await h.runtime.load([record(code, id=10, name="hoarder", team_id=ATTACKER)])
+    rss_before = call_monitor.current_rss()
+    team = h.runtime.sandbox(ATTACKER)
+    held, peak = [], 0
+    for _ in range(15):
+        (out,) = await h.runtime.process_events(ATTACKER, [{**event(), "team_id": ATTACKER}])
+        held.append(out["properties"].get("held"))
+        peak = max(peak, team.process.rss())
+    assert peak <= team.recycle_bytes + 2 * MEMORY
+    assert held.count(1) >= 2  # started over at least once
+    assert call_monitor.current_rss() - rss_before < 32 * 1024 * 1024
+    await h.runtime.close()

@@ -136,3 +136,15 @@ def test_errors_are_written_to_plugin_configs(engine):
     sink.disable(config)
     sink.clear(config)
     assert (row().error, row().enabled) == (None, False)
+
+
+def test_storage_usage_counts_stored_and_pending_writes_of_one_config(engine):
+    storage, config, other = SqlStorage(engine), _config_id(), _config_id()
+    assert storage.usage(config) == 0
+    storage.set(config, "a", "x" * 1000)
+    storage.set(other, "a", "x" * 9000)
+    assert storage.usage(config) == 1001
+    with storage.batch():
+        storage.set(config, "b", "y" * 500)
+        assert storage.usage(config) == 1502
+    assert storage.usage(config) == 1502

@@ -100,3 +100,17 @@ def test_two_configs_never_share_keys(backend):
     assert second.get("k") is None
     second.set("k", "second")
     assert first.get("k") == "first"
+
+
+def test_usage_counts_what_one_prefix_holds(backend):
+    prefix = f"@plugin-config/{uuid.uuid4().int % 10**9}/"
+    other = f"@plugin-config/{uuid.uuid4().int % 10**9}/"
+    assert backend.usage(prefix) == 0
+    backend.set(prefix + "a", "x" * 5000)
+    backend.lpush(prefix + "list", ["y" * 3000, "z" * 3000])
+    backend.set(other + "a", "x" * 50000)
+    held = backend.usage(prefix)
+    # Redis counts its own overhead per key; the memory cache counts keys and values
+    assert 11_000 <= held < 20_000
+    backend.delete(prefix + "a")
+    assert backend.usage(prefix) < held - 4_000
