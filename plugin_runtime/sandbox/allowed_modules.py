@@ -58,6 +58,25 @@ ALLOWED_MODULES = (
 SLEEP_SLICE_SECONDS = 0.05  # time.sleep wakes this often so the time limit can stop it
 MAX_FACTORIAL_N = 100_000  # math.factorial/comb/perm argument cap: ~0.1 s of C work
 MAX_PBKDF2_ITERATIONS = 1_000_000  # hashlib.pbkdf2_hmac: ~0.5 s of C work
+MAX_DERIVED_KEY_BYTES = 1024  # pbkdf2_hmac dklen: each block costs all the iterations again
+MAX_LCM_BITS = 1 << 20  # math.lcm result, the plugin integer limit (it grows in C otherwise)
+# hashlib.new: the fixed-length digests only (shake_* digests take any length, in C)
+HASH_NAMES = frozenset(
+    [
+        "md5",
+        "sha1",
+        "sha224",
+        "sha256",
+        "sha384",
+        "sha512",
+        "sha3_224",
+        "sha3_256",
+        "sha3_384",
+        "sha3_512",
+        "blake2b",
+        "blake2s",
+    ]
+)
 MAX_JSON_INDENT = 64  # characters; json.dumps builds indent * depth in C
 MAX_DECIMAL_EXPONENT = 999_999  # the default context's Emax; int() of more runs away in C
 
@@ -166,11 +185,33 @@ def _guarded_mul(a: Any, b: Any) -> Any:
 def _pbkdf2_hmac(
     name: str, password: bytes, salt: bytes, iterations: int, dklen: Any = None
 ) -> Any:
+    if isinstance(dklen, int) and dklen > MAX_DERIVED_KEY_BYTES:
+        raise PluginMemoryError(
+            f"pbkdf2_hmac is limited to keys of {MAX_DERIVED_KEY_BYTES} bytes in plugins"
+        )
     if iterations > MAX_PBKDF2_ITERATIONS:
         raise PluginMemoryError(
             f"pbkdf2_hmac is limited to {MAX_PBKDF2_ITERATIONS:,} iterations in plugins"
         )
     return hashlib.pbkdf2_hmac(name, password, salt, iterations, dklen)
+
+
+def _hash_new(name: str, data: bytes = b"", **kwargs: Any) -> Any:
+    if not isinstance(name, str) or name.lower() not in HASH_NAMES:
+        raise ValueError(f"hashlib.new: {name!r} is not one of {', '.join(sorted(HASH_NAMES))}")
+    return hashlib.new(name, data, **kwargs)
+
+
+def _lcm(*numbers: Any) -> Any:
+    # math.lcm of many arguments multiplies in C; pairwise, each result is checked
+    result = 1
+    for number in numbers:
+        result = math.lcm(result, number)
+        if isinstance(result, int) and result.bit_length() > MAX_LCM_BITS:
+            raise PluginMemoryError(
+                f"math.lcm result is over the plugin integer limit of {MAX_LCM_BITS // 8:,} bytes"
+            )
+    return result
 
 
 def _dumps(obj: Any, **kwargs: Any) -> str:
@@ -248,6 +289,7 @@ def _shared_modules() -> dict[str, ModuleProxy]:
     for name in ("factorial", "comb", "perm"):
         math_ns[name] = _capped(getattr(math, name), MAX_FACTORIAL_N, f"math.{name}")
     math_ns["prod"] = _prod
+    math_ns["lcm"] = _lcm
     parse = _ns(
         "urllib.parse",
         **_public(
@@ -258,8 +300,7 @@ def _shared_modules() -> dict[str, ModuleProxy]:
     )
     hashes = _public(
         hashlib,
-        "md5 sha1 sha224 sha256 sha384 sha512 sha3_224 sha3_256 sha3_384 sha3_512 blake2b "
-        "blake2s new",
+        "md5 sha1 sha224 sha256 sha384 sha512 sha3_224 sha3_256 sha3_384 sha3_512 blake2b blake2s",
     )
     return {
         "json": _ns("json", dumps=_dumps, loads=_loads, JSONDecodeError=json.JSONDecodeError),
@@ -277,7 +318,7 @@ def _shared_modules() -> dict[str, ModuleProxy]:
             **_public(datetime, "date datetime time timedelta timezone tzinfo MINYEAR MAXYEAR UTC"),
         ),
         "math": _ns("math", **math_ns),
-        "hashlib": _ns("hashlib", **hashes, pbkdf2_hmac=_pbkdf2_hmac),
+        "hashlib": _ns("hashlib", **hashes, new=_hash_new, pbkdf2_hmac=_pbkdf2_hmac),
         "hmac": _ns("hmac", **_public(hmac, "new compare_digest digest HMAC")),
         "base64": _ns(
             "base64",

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from plugin_runtime.errors import PluginMemoryError
+from plugin_runtime.errors import PluginMemoryError, PluginTimeoutError
 
 _INPLACE: dict[str, Callable[[Any, Any], Any]] = {  # op -> the in-place operator function
     "+=": operator.iadd,
@@ -31,6 +31,7 @@ _INPLACE: dict[str, Callable[[Any, Any], Any]] = {  # op -> the in-place operato
 }
 # bits; an integer result over this is refused whatever the memory bound: one C-level
 # multiplication of two such numbers takes ~0.07 s, and the time limit cannot stop C code
+MAX_MODPOW_WORK = 4096 * 4096  # exponent bits x modulus bits of one pow(a, b, m)
 MAX_INT_BITS = 1 << 20
 _NUMBERS = re.compile(r"\d+")
 _PRINTF_SPEC = re.compile(rb"%[-#0 +*.\d]*[a-zA-Z%]")
@@ -92,6 +93,19 @@ class SizeGuards:
                 and a.bit_length() * b > max_bits
             ):
                 refuse_int("raising an integer to a power", a.bit_length() * b)
+            if (
+                mod is not None
+                and isinstance(b, int)
+                and isinstance(mod, int)
+                and abs(b).bit_length() * abs(mod).bit_length() > MAX_MODPOW_WORK
+            ):
+                # one C call of bits(b) squarings modulo a bits(mod) number: a 4096-bit
+                # RSA operation is inside; an 8-Mbit one would run for hours
+                raise PluginTimeoutError(
+                    f"pow() with a {abs(b).bit_length():,}-bit exponent and a "
+                    f"{abs(mod).bit_length():,}-bit modulus is more work than one C call of a "
+                    "plugin may do (it cannot be interrupted)"
+                )
             return a**b if mod is None else pow(a, b, mod)
 
         def lshift(a: Any, b: Any) -> Any:

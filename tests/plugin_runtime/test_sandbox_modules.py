@@ -8,6 +8,7 @@ import contextlib
 
 import pytest
 
+from plugin_runtime.errors import PluginMemoryError, PluginTimeoutError
 from tests.plugin_runtime.sandbox_fixtures import call, compiled, run_body
 
 ATTRIBUTE_ATTACKS = {
@@ -126,3 +127,26 @@ def test_a_shared_proxy_is_the_same_for_the_next_plugin_after_attempts() -> None
             run_body(body, None, None)
     assert run_body("import json\nreturn json.dumps([1])", None, None) == "[1]"
     assert run_body("import math\nreturn math.sqrt(16)", None, None) == 4.0
+
+
+C_WORK_REFUSED = {
+    "modular_pow_huge": "return pow(3, 2 ** 100000 + 1, 2 ** 100000 + 7)",
+    "lcm_of_many": "import math\nreturn math.lcm(*range(1, 200000))",
+    "shake_digest": "import hashlib\nreturn hashlib.new('shake_256', b'x').hexdigest(10 ** 9)",
+    "pbkdf2_huge_key": "import hashlib\nreturn hashlib.pbkdf2_hmac('sha256', b'p', b's', 1, 10**9)",
+}
+
+
+@pytest.mark.parametrize("body", C_WORK_REFUSED.values(), ids=C_WORK_REFUSED.keys())
+def test_uninterruptible_c_work_is_refused_before_it_starts(body: str) -> None:
+    with pytest.raises((PluginMemoryError, PluginTimeoutError, ValueError)):
+        run_body(body, None, None)
+
+
+def test_ordinary_uses_of_the_guarded_functions_work() -> None:
+    assert run_body("return pow(3, 65537, 2 ** 2048 - 1) > 0", None, None) is True
+    assert run_body("import math\nreturn math.lcm(4, 6, 10)", None, None) == 60
+    assert (
+        run_body("import hashlib\nreturn hashlib.new('sha256', b'x').hexdigest()[:4]", None, None)
+        == "2d71"
+    )
