@@ -11,16 +11,30 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 from pathlib import Path
 
 import pytest
 
+from plugin_runtime.backends import RuntimeBackends
+from plugin_runtime.backends.http import UrllibHttpClient
+from plugin_runtime.backends.http_fixtures import HttpFixtures
+from plugin_runtime.backends.memory import (
+    MemoryCache,
+    MemoryCaptureSink,
+    MemoryErrorSink,
+    MemoryJobQueue,
+    MemoryLogSink,
+    MemoryStorage,
+)
 from plugin_runtime.errors import PluginError
+from plugin_runtime.extensions.metrics import MetricValues
 from plugin_runtime.sandbox import call_monitor
 from plugin_runtime.sandbox.limits import Limits
+from plugin_runtime.sandbox.serving import BackendServer, Member, ScopeError
 from plugin_runtime.testing import PluginHarness
-from plugin_runtime.types import PluginSource
+from plugin_runtime.types import PluginConfigRef, PluginSource
 from tests.plugin_runtime.runtime_fixtures import event, make_runtime, record
 
 LIMIT = 2.0  # seconds per call
@@ -198,3 +212,94 @@ def process_event(event, meta):
     assert held.count(1) >= 2  # started over at least once
     assert call_monitor.current_rss() - rss_before < 32 * 1024 * 1024
     await h.runtime.close()
+
+
+async def test_fetch_to_internal_addresses_is_refused_through_the_server() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    code = f"""
+def process_event(event, meta):
+    out = []
+    for url in ["http://127.0.0.1:{port}/", "http://localhost:{port}/",
+                "http://2130706433:{port}/", "http://[::1]:{port}/",
+                "http://169.254.169.254/latest/meta-data/"]:
+        try:
+            fetch(url, timeout=1)
+            out.append("reached")
+        except ConnectionError as e:
+            out.append("refused" if "not a public address" in str(e) else str(e))
+    event["properties"]["fetch"] = out
+    return event
+"""
+    h = make_runtime(timeout=LIMIT, http=UrllibHttpClient())
+    await h.runtime.load([record(code, id=10, name="prober", team_id=ATTACKER)])
+    try:
+        (out,) = await h.runtime.process_events(ATTACKER, [{**event(), "team_id": ATTACKER}])
+    finally:
+        listener.close()
+        await h.runtime.close()
+    assert out["properties"]["fetch"] == ["refused"] * 5
+
+
+async def test_a_fetch_that_never_answers_ends_with_the_call() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)  # accepts, never answers
+    port = listener.getsockname()[1]
+    code = f"""
+def process_event(event, meta):
+    fetch("http://127.0.0.1:{port}/", timeout=30)
+    return event
+"""
+    h = make_runtime(timeout=LIMIT, http=UrllibHttpClient(allowed_hosts=["127.0.0.1"]))
+    await h.runtime.load([record(code, id=10, name="waiter", team_id=ATTACKER)])
+    try:
+        (out,), seconds = await _timed(
+            h.runtime.process_events(ATTACKER, [{**event(), "team_id": ATTACKER}])
+        )
+    finally:
+        listener.close()
+        await h.runtime.close()
+    assert seconds < LIMIT + 1
+    assert out["properties"]["$plugins_failed"] == ["waiter (10)"]
+
+
+def test_a_sandbox_cannot_reach_another_teams_configs_even_when_compromised() -> None:
+    """What the worker answers to requests a broken sandbox might send: everything is
+    checked against the team's own configs, whatever the sandbox claims."""
+    cache, storage = MemoryCache(), MemoryStorage()
+    backends = RuntimeBackends(
+        cache=cache,
+        storage=storage,
+        logs=MemoryLogSink(),
+        jobs=MemoryJobQueue(),
+        captures=MemoryCaptureSink(),
+        http=HttpFixtures(),
+        errors=MemoryErrorSink(),
+    )
+    cache.set("@plugin-config/20/secret", '"other team"')
+    storage.set(20, "secret", '"other team"')
+    own = Member(PluginConfigRef(10, ATTACKER, 1, "attacker"), MetricValues({}), frozenset())
+    server = BackendServer(backends, ATTACKER, lambda: {10: own}, lambda: 1.0, Limits())
+    refused = [
+        ("cache.get", ["@plugin-config/20/secret"]),
+        ("cache.get", ["secret"]),
+        ("cache.set", ["@plugin-config/20/secret", "x", None]),
+        ("storage.get", [20, "secret"]),
+        ("storage.set", [20, "secret", "x"]),
+        ("errors.record", [20, {"message": "x"}]),
+        ("jobs.enqueue", [20, "job", None, "2030-01-01T00:00:00+00:00"]),
+        ("logs.write", [{"plugin_config_id": 20, "message": "x"}]),
+    ]
+    for name, args in refused:
+        with pytest.raises(ScopeError):
+            server(name, args)
+    assert server("cache.get", ["@plugin-config/10/secret"]) is None
+    # a captured event is the team's whatever the sandbox wrote in it
+    server("captures.capture", [{"team_id": 20, "data": '{"team_id": 20, "event": "x"}'}])
+    (message,) = backends.captures.messages  # type: ignore[attr-defined]
+    assert message["team_id"] == ATTACKER and '"team_id": 2' in message["data"]
+    assert cache.get("@plugin-config/20/secret") == '"other team"'
+    assert storage.get(20, "secret") == '"other team"'
