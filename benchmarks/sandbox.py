@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
+import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -26,9 +29,21 @@ from multiprocessing.connection import Connection
 from types import SimpleNamespace
 from typing import Any
 
+from plugin_runtime.backends import RuntimeBackends
+from plugin_runtime.backends.http_fixtures import HttpFixtures
+from plugin_runtime.backends.memory import (
+    MemoryCache,
+    MemoryCaptureSink,
+    MemoryErrorSink,
+    MemoryJobQueue,
+    MemoryLogSink,
+    MemoryStorage,
+)
 from plugin_runtime.isolation import PluginExecutor
 from plugin_runtime.sandbox.compiler import compile_plugin
 from plugin_runtime.sandbox.limits import Limits, call_bounded
+from plugin_runtime.sandboxed import SandboxTeam
+from plugin_runtime.types import PluginConfigRecord, PluginSource
 
 SIMPLE = """
 def process_event(event, meta):
@@ -55,6 +70,13 @@ def process_event(event, meta):
         if i % 3 == 0:
             total += i
     event["properties"]["total"] = total
+    return event
+"""
+CACHE = """
+def process_event(event, meta):
+    seen = meta.cache.get("seen", 0)
+    meta.cache.set("seen", seen + 1)
+    event["properties"]["seen"] = seen
     return event
 """
 ORIGINAL = {"simple": 31.3, "loop": 450.0, "load_ms": 8.3, "kib_per_config": 321.0}
@@ -122,6 +144,95 @@ def per_call_full_path(fn: Callable[..., Any], n: int, repeat: int) -> float:
         return best_us_per_call(lambda: asyncio.run(all_batches()), n, repeat)
     finally:
         executor.close()
+
+
+def memory_backends() -> RuntimeBackends:
+    return RuntimeBackends(
+        cache=MemoryCache(),
+        storage=MemoryStorage(),
+        logs=MemoryLogSink(),
+        jobs=MemoryJobQueue(),
+        captures=MemoryCaptureSink(),
+        http=HttpFixtures(),
+        errors=MemoryErrorSink(),
+    )
+
+
+def config(source: str, config_id: int) -> PluginConfigRecord:
+    plugin = PluginSource(id=1, name="bench", plugin_json={}, files={"plugin.py": source})
+    return PluginConfigRecord(id=config_id, team_id=2, plugin=plugin)
+
+
+def boundary_per_event(source: str, n: int, repeat: int) -> float:
+    """The server's path: batches of 100 through the team's sandbox process."""
+    team = SandboxTeam(2, memory_backends(), limits=LIMITS)
+    try:
+        instance = team.load(config(source, 1))
+        batches = [events(BATCH) for _ in range(max(1, n // BATCH))]
+
+        def run() -> None:
+            for batch in batches:
+                team.chain([instance], batch)
+
+        run()  # warm
+        return best_us_per_call(run, len(batches) * BATCH, repeat)
+    finally:
+        team.close()
+
+
+def sandbox_replacement_ms(configs: int, repeat: int) -> float:
+    """From `kill -9` of a team's sandbox to its next batch answered, `configs` loaded again."""
+    team = SandboxTeam(2, memory_backends(), limits=LIMITS)
+    samples = []
+    try:
+        records = [config(SIMPLE, i + 1) for i in range(configs)]
+        instances = [team.load(r) for r in records]
+        team.chain(instances, events(1))
+        for _ in range(repeat):
+            pid = team.process.pid
+            assert pid is not None
+            started = time.perf_counter()
+            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(Exception):
+                team.chain(instances, events(1))  # finds it dead
+            instances = [team.load(r) for r in records]
+            team.chain(instances, events(1))
+            samples.append((time.perf_counter() - started) * 1000)
+    finally:
+        team.close()
+    return statistics.median(samples)
+
+
+BOUNDARY_MEMORY_CHILD = """
+import gc, sys
+sys.path.insert(0, {root!r})
+from benchmarks.sandbox import SIMPLE, config, memory_backends, LIMITS
+from plugin_runtime.sandbox.call_monitor import current_rss
+from plugin_runtime.sandboxed import SandboxTeam
+team = SandboxTeam(2, memory_backends(), limits=LIMITS)
+team.load(config(SIMPLE, 1))  # the process is up: what follows is per config
+gc.collect()
+before, sandbox_before = current_rss(), team.process.rss()
+kept = [team.load(config(SIMPLE, i + 2)) for i in range(1000)]
+gc.collect()
+private = 0
+with open(f"/proc/{{team.process.pid}}/smaps_rollup") as rollup:
+    for line in rollup:
+        if line.startswith(("Private_Clean", "Private_Dirty")):
+            private += int(line.split()[1]) * 1024
+print(current_rss() - before, team.process.rss() - sandbox_before, sandbox_before, private)
+team.close()
+"""
+
+
+def boundary_memory_of_1000_configs() -> tuple[int, int, int, int]:
+    """(worker RSS over baseline, sandbox RSS over its start, sandbox RSS at start, sandbox
+    private bytes) for 1,000 configs of one team, in a fresh process."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    child = BOUNDARY_MEMORY_CHILD.format(root=root)
+    out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True)
+    worker, sandbox, start, private = (int(x) for x in out.stdout.split())
+    return worker, sandbox, start, private
 
 
 def load_ms(source: str, n: int) -> float:
@@ -229,6 +340,12 @@ def main() -> None:
     loop_full = per_call_full_path(sandboxed(LOOP), n_loop, repeat)
     load = load_ms(SIMPLE, 50 if args.quick else 300)
     rss = memory_of_1000_configs(SIMPLE)
+    simple_box = boundary_per_event(SIMPLE, n, repeat)
+    cache_box = boundary_per_event(CACHE, n // 4, repeat)
+    loop_box = boundary_per_event(LOOP, n_loop, repeat)
+    box_worker, box_sandbox, box_start, box_private = boundary_memory_of_1000_configs()
+    replace_1 = sandbox_replacement_ms(1, repeat)
+    replace_20 = sandbox_replacement_ms(20, repeat)
 
     def row(name: str, ours: float, original: float, plain_value: float, unit: str) -> None:
         print(
@@ -249,6 +366,29 @@ def main() -> None:
     print(
         f"  aims: <= 5 µs over plain per call -> {simple_full - simple_plain:.2f} µs; "
         f"loop <= 450 µs -> {loop_full:.1f} µs"
+    )
+    print("\n== per event, the server's path (a sandbox process per team, batches of 100) ==")
+    aims = {"simple": 5.0, "cache": 20.0, "loop": 450.0}
+    for name, label, value in (
+        ("simple", "process_event setting two properties", simple_box),
+        ("cache", "process_event with meta.cache get + set", cache_box),
+        ("loop", "process_event with a 2,000-iteration loop", loop_box),
+    ):
+        original = ORIGINAL.get(name)
+        versus = (
+            f"original {original:>8.1f} µs ({original / value:5.1f}x)" if original else " " * 30
+        )
+        print(f"{label:<44} {value:>10.2f} µs   {versus}   aim <= {aims[name]:g} µs")
+    print(
+        f"{'1,000 configs of a team: worker RSS':<44} {box_worker / 2**20:>10.1f} MiB  aim < 32 MB over baseline"
+    )
+    print(
+        f"{'  ... and its sandbox process':<44} {box_sandbox / 2**20:>10.1f} MiB  more than at its start "
+        f"({box_start / 2**20:.1f} MiB RSS, {box_private / 2**20:.1f} MiB private with them)"
+    )
+    print(
+        f"{'replace a killed sandbox (kill -9 to answer)':<44} {replace_1:>10.1f} ms   with 1 config; "
+        f"{replace_20:.1f} ms with 20"
     )
     print("\n== load and memory ==")
     print(
