@@ -109,6 +109,7 @@ def open_host(
         ),
         executor=executor,
         on_export_failure=on_export_failure,
+        max_sandboxes=settings.SANDBOX_MAX_PROCESSES,
     )
     host = PluginHost(runtime=runtime, backends=backends)
     host.closers.extend([executor.close, logs.close])

@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     PLUGIN_CALL_MEMORY_MB: int = Field(
         128, ge=8, description="MiB a single plugin call may allocate before it is stopped"
     )
+    SANDBOX_MAX_PROCESSES: int = Field(
+        32,
+        ge=1,
+        description="live plugin sandbox processes per worker (one per team in use, about "
+        "22 MiB each); the least recently used one makes room for another",
+    )
     PLUGIN_CACHE_VALUE_MAX_KB: int = Field(
         1024, ge=1, description="KiB one meta.cache value may hold"
     )

@@ -30,7 +30,12 @@ from plugin_runtime.isolation import PluginExecutor
 from plugin_runtime.lifecycle import ConfigSlot, Loader, same_plugin
 from plugin_runtime.sandbox.limits import Limits
 from plugin_runtime.sandbox.supervisor import SandboxCrashed
-from plugin_runtime.sandboxed import SandboxedInstance, SandboxTeam
+from plugin_runtime.sandboxed import (
+    DEFAULT_MAX_PROCESSES,
+    SandboxedInstance,
+    SandboxPool,
+    SandboxTeam,
+)
 from plugin_runtime.setup_retry import SetupRetryPolicy
 from plugin_runtime.types import PluginConfigRecord
 
@@ -52,15 +57,18 @@ class PluginRuntime:
         setup_retry: SetupRetryPolicy | None = None,
         on_export_failure: ExportFailureHook | None = None,
         export_tick_seconds: float = EXPORT_TICK_SECONDS,
+        max_sandboxes: int = DEFAULT_MAX_PROCESSES,
     ) -> None:
         """`on_export_failure` receives every batch that export_events did not take
-        (exhausted retries or another error)."""
+        (exhausted retries or another error); `max_sandboxes` caps the live sandbox
+        processes (one per team in use)."""
         self.backends = backends
         self._executor = executor
         self._limits = limits
         self._recorder = ErrorRecorder(backends.errors, backends.logs)
         self._sandboxes: dict[int, SandboxTeam] = {}
         self._sandboxes_lock = threading.Lock()
+        self.pool = SandboxPool(max_sandboxes)
         self._loader = Loader(
             executor=executor,
             team=self.sandbox,
@@ -107,7 +115,7 @@ class PluginRuntime:
             team = self._sandboxes.get(team_id)
             if team is None:
                 team = self._sandboxes[team_id] = SandboxTeam(
-                    team_id, self.backends, limits=self._limits
+                    team_id, self.backends, limits=self._limits, pool=self.pool
                 )
             return team
 

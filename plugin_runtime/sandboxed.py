@@ -9,6 +9,8 @@ Everything here blocks; the runtime calls it from plugin threads.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,9 +32,61 @@ RECYCLE_BASE_BYTES = 96 * MIB
 log = logging.getLogger(__name__)
 
 
+DEFAULT_MAX_PROCESSES = 32  # live sandboxes per worker: about 22 MiB each, 700 MiB in all
+
+
+class SandboxPool:
+    """At most `capacity` live sandbox processes. Starting one more first ends the one
+    used least recently (not one in the middle of a request); its team's configs are
+    loaded and set up again when next needed, as after a crash."""
+
+    def __init__(self, capacity: int = DEFAULT_MAX_PROCESSES) -> None:
+        if capacity < 1:
+            raise ValueError("a sandbox pool needs room for at least one process")
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._live: OrderedDict[int, SandboxTeam] = OrderedDict()
+
+    def using(self, team: SandboxTeam) -> None:
+        """`team` is about to make a request: mark it used, and make room if it must start."""
+        evicted: list[SandboxTeam] = []
+        with self._lock:
+            self._live.pop(team.team_id, None)
+            if team.process.pid is None:
+                running = [t for t in self._live.values() if t.process.pid is not None]
+                idle = [t for t in running if not t.process.busy]  # oldest first
+                while len(running) - len(evicted) >= self.capacity and idle:
+                    victim = idle.pop(0)
+                    del self._live[victim.team_id]
+                    evicted.append(victim)
+            self._live[team.team_id] = team
+        for victim in evicted:
+            log.info(
+                "sandbox of team %s ended to make room for team %s", victim.team_id, team.team_id
+            )
+            victim.process.close()
+
+    def forget(self, team: SandboxTeam) -> None:
+        with self._lock:
+            self._live.pop(team.team_id, None)
+
+    @property
+    def live(self) -> int:
+        with self._lock:
+            return sum(1 for t in self._live.values() if t.process.pid is not None)
+
+
 class SandboxTeam:
-    def __init__(self, team_id: int, backends: RuntimeBackends, *, limits: Limits) -> None:
+    def __init__(
+        self,
+        team_id: int,
+        backends: RuntimeBackends,
+        *,
+        limits: Limits,
+        pool: SandboxPool | None = None,
+    ) -> None:
         self.team_id = team_id
+        self._pool = pool
         self.process = SandboxProcess(team_id, limits=limits, geoip=backends.geoip is not None)
         self.members: dict[int, Member] = {}
         self._server = BackendServer(
@@ -48,6 +102,8 @@ class SandboxTeam:
         A process that has come to hold more than `recycle_bytes` (plugin state kept in
         globals across calls) is ended after the request; the next one starts fresh and
         the team's configs are loaded and set up again."""
+        if self._pool is not None:
+            self._pool.using(self)
         try:
             with self._storage.batch():
                 return self.process.request(message, self._server)
@@ -97,6 +153,8 @@ class SandboxTeam:
     def close(self) -> None:
         self.members.clear()
         self.process.close()
+        if self._pool is not None:
+            self._pool.forget(self)
 
 
 def _ids(instances: Sequence[SandboxedInstance]) -> list[int]:

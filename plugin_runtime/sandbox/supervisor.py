@@ -83,6 +83,11 @@ class SandboxProcess:
         self._last_heard = 0.0
 
     @property
+    def busy(self) -> bool:
+        """Whether a request is running (or waiting to)."""
+        return self._lock.locked()
+
+    @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 

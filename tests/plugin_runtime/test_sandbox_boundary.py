@@ -303,3 +303,32 @@ def test_a_sandbox_cannot_reach_another_teams_configs_even_when_compromised() ->
     assert message["team_id"] == ATTACKER and '"team_id": 2' in message["data"]
     assert cache.get("@plugin-config/20/secret") == '"other team"'
     assert storage.get(20, "secret") == '"other team"'
+
+
+async def test_live_sandboxes_are_capped_and_the_least_recently_used_one_makes_room() -> None:
+    h = make_runtime()
+    h.runtime.pool.capacity = 2
+    counting = """
+def setup_plugin(meta):
+    meta.global_["events"] = 0
+
+def process_event(event, meta):
+    meta.global_["events"] += 1
+    event["properties"]["seen"] = meta.global_["events"]
+    return event
+"""
+    teams = (2, 3, 4)
+    await h.runtime.load(
+        [record(counting, id=10 + t, name=f"p{t}", team_id=t, plugin_id=60 + t) for t in teams]
+    )
+    for team in teams:
+        (out,) = await h.runtime.process_events(team, [{**event(), "team_id": team}])
+        assert out["properties"]["seen"] >= 1
+        assert h.runtime.pool.live <= 2
+    # team 2 was used least recently: its sandbox made room, and it starts over when needed
+    (out,) = await h.runtime.process_events(2, [{**event(), "team_id": 2}])
+    assert out["properties"]["seen"] == 1
+    assert h.runtime.pool.live <= 2
+    system = [e.message for e in h.logs.read_logs(12, source="SYSTEM")]
+    assert system[-1] == "plugin p2 loaded again in a fresh sandbox"
+    await h.runtime.close()
