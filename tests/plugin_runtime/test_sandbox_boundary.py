@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import textwrap
 import time
 from pathlib import Path
 
@@ -332,3 +333,99 @@ def process_event(event, meta):
     system = [e.message for e in h.logs.read_logs(12, source="SYSTEM")]
     assert system[-1] == "plugin p2 loaded again in a fresh sandbox"
     await h.runtime.close()
+
+
+def _attack_module(bodies: dict[str, str]) -> str:
+    functions = []
+    for i, body in enumerate(bodies.values()):
+        indented = "\n".join("    " + line for line in textwrap.dedent(body).strip().splitlines())
+        functions.append(f"def attack_{i}(x, meta):\n{indented}\n")
+    calls = "\n".join(
+        f"    try:\n        attack_{i}(None, meta)\n        out.append('ran')\n"
+        f"    except Exception as e:\n        out.append('refused')"
+        for i in range(len(bodies))
+    )
+    return (
+        "import json\n"
+        + "\n".join(functions)
+        + f"\ndef process_event(event, meta):\n    out = []\n{calls}\n"
+        + "    event['properties']['outcomes'] = out\n"
+        + "    event['properties']['json_still'] = json.dumps([1])\n"
+        + "    return event\n"
+    )
+
+
+async def test_library_attribute_attacks_through_the_server_reach_nothing() -> None:
+    from tests.plugin_runtime.test_sandbox_modules import ATTRIBUTE_ATTACKS
+
+    victim = """
+import json, math, functools
+def process_event(event, meta):
+    event["properties"]["victim"] = [
+        json.dumps({"a": 1}), math.sqrt(16), functools.reduce(max, [1, 3])
+    ]
+    return event
+"""
+    h = make_runtime(timeout=LIMIT)
+    await h.runtime.load(
+        [
+            record(_attack_module(ATTRIBUTE_ATTACKS), id=10, name="attacker", team_id=ATTACKER),
+            record(victim, id=20, name="victim", team_id=VICTIM, plugin_id=61),
+        ]
+    )
+    (attacked,) = await h.runtime.process_events(ATTACKER, [{**event(), "team_id": ATTACKER}])
+    (victim_out,) = await h.runtime.process_events(VICTIM, [_victim_event()])
+    await h.runtime.close()
+    assert attacked["properties"]["outcomes"] == ["refused"] * len(ATTRIBUTE_ATTACKS)
+    assert attacked["properties"]["json_still"] == "[1]"
+    assert victim_out["properties"]["victim"] == ['{"a": 1}', 4.0, 3]
+
+
+def test_library_attribute_attacks_through_the_authoring_kit_reach_nothing() -> None:
+    from tests.plugin_runtime.test_sandbox_modules import ATTRIBUTE_ATTACKS
+
+    source = PluginSource(
+        id=1,
+        name="attacker",
+        plugin_json={},
+        files={"plugin.py": _attack_module(ATTRIBUTE_ATTACKS)},
+    )
+    with PluginHarness(source, limits=Limits(timeout_seconds=LIMIT)) as h:
+        out = h.process_event({"event": "x"})
+    assert out is not None
+    assert out["properties"]["outcomes"] == ["refused"] * len(ATTRIBUTE_ATTACKS)
+
+
+async def test_plugin_objects_passed_to_meta_never_reach_the_worker() -> None:
+    code = """
+class Odd:
+    def __eq__(self, other):
+        while True:
+            pass
+
+def process_event(event, meta):
+    out = []
+    for attempt in (
+        lambda: meta.cache.lrem("k", 0, Odd()),
+        lambda: meta.cache.set("k", Odd()),
+        lambda: meta.storage.set("k", Odd()),
+        lambda: meta.logger.info(Odd()),
+        lambda: posthog.capture("x", {"odd": Odd()}),
+    ):
+        try:
+            attempt()
+            out.append("sent")
+        except TypeError:
+            out.append("TypeError")
+    event["properties"]["meta"] = out
+    return event
+"""
+    h = make_runtime(timeout=LIMIT)
+    await h.runtime.load([record(code, id=10, name="odd", team_id=ATTACKER)])
+    started = time.monotonic()
+    (out,) = await h.runtime.process_events(ATTACKER, [{**event(), "team_id": ATTACKER}])
+    assert time.monotonic() - started < 1.0
+    await h.runtime.close()
+    # refused as not JSON-like, or sent as text (the logger and capture render values)
+    assert out["properties"]["meta"][:3] == ["TypeError"] * 3
+    assert out["properties"]["meta"][3:] == ["sent", "sent"]
