@@ -29,16 +29,7 @@ from multiprocessing.connection import Connection
 from types import SimpleNamespace
 from typing import Any
 
-from plugin_runtime.backends import RuntimeBackends
-from plugin_runtime.backends.http_fixtures import HttpFixtures
-from plugin_runtime.backends.memory import (
-    MemoryCache,
-    MemoryCaptureSink,
-    MemoryErrorSink,
-    MemoryJobQueue,
-    MemoryLogSink,
-    MemoryStorage,
-)
+from plugin_runtime.backends.memory import memory_backends
 from plugin_runtime.isolation import PluginExecutor
 from plugin_runtime.sandbox.compiler import compile_plugin
 from plugin_runtime.sandbox.limits import Limits, call_bounded
@@ -146,18 +137,6 @@ def per_call_full_path(fn: Callable[..., Any], n: int, repeat: int) -> float:
         executor.close()
 
 
-def memory_backends() -> RuntimeBackends:
-    return RuntimeBackends(
-        cache=MemoryCache(),
-        storage=MemoryStorage(),
-        logs=MemoryLogSink(),
-        jobs=MemoryJobQueue(),
-        captures=MemoryCaptureSink(),
-        http=HttpFixtures(),
-        errors=MemoryErrorSink(),
-    )
-
-
 def config(source: str, config_id: int) -> PluginConfigRecord:
     plugin = PluginSource(id=1, name="bench", plugin_json={}, files={"plugin.py": source})
     return PluginConfigRecord(id=config_id, team_id=2, plugin=plugin)
@@ -206,7 +185,8 @@ def sandbox_replacement_ms(configs: int, repeat: int) -> float:
 BOUNDARY_MEMORY_CHILD = """
 import gc, sys
 sys.path.insert(0, {root!r})
-from benchmarks.sandbox import SIMPLE, config, memory_backends, LIMITS
+from benchmarks.sandbox import SIMPLE, config, LIMITS
+from plugin_runtime.backends.memory import memory_backends
 from plugin_runtime.sandbox.call_monitor import current_rss
 from plugin_runtime.sandboxed import SandboxTeam
 team = SandboxTeam(2, memory_backends(), limits=LIMITS)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from plugin_runtime.backends import LogEntry
+from plugin_runtime.backends import HttpClient, LogEntry, RuntimeBackends
+from plugin_runtime.backends.http_fixtures import HttpFixtures
 
 
 class MemoryCache:
@@ -274,3 +275,17 @@ class StaticGeoIP:
 
     def city(self, ip: str) -> dict[str, Any] | None:
         return self._records.get(ip)
+
+
+def memory_backends(*, http: HttpClient | None = None) -> RuntimeBackends:
+    """Fresh in-process backends for every `meta` field (`http`: what `fetch` uses; by
+    default `HttpFixtures`, which answers only what a test declared)."""
+    return RuntimeBackends(
+        cache=MemoryCache(),
+        storage=MemoryStorage(),
+        logs=MemoryLogSink(),
+        jobs=MemoryJobQueue(),
+        captures=MemoryCaptureSink(),
+        http=http or HttpFixtures(),
+        errors=MemoryErrorSink(),
+    )

@@ -18,17 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from plugin_runtime.backends import RuntimeBackends
 from plugin_runtime.backends.http import UrllibHttpClient
-from plugin_runtime.backends.http_fixtures import HttpFixtures
-from plugin_runtime.backends.memory import (
-    MemoryCache,
-    MemoryCaptureSink,
-    MemoryErrorSink,
-    MemoryJobQueue,
-    MemoryLogSink,
-    MemoryStorage,
-)
+from plugin_runtime.backends.memory import MemoryCaptureSink, memory_backends
 from plugin_runtime.errors import PluginError
 from plugin_runtime.extensions.metrics import MetricValues
 from plugin_runtime.sandbox import call_monitor
@@ -270,16 +261,8 @@ def process_event(event, meta):
 def test_a_sandbox_cannot_reach_another_teams_configs_even_when_compromised() -> None:
     """What the worker answers to requests a broken sandbox might send: everything is
     checked against the team's own configs, whatever the sandbox claims."""
-    cache, storage = MemoryCache(), MemoryStorage()
-    backends = RuntimeBackends(
-        cache=cache,
-        storage=storage,
-        logs=MemoryLogSink(),
-        jobs=MemoryJobQueue(),
-        captures=MemoryCaptureSink(),
-        http=HttpFixtures(),
-        errors=MemoryErrorSink(),
-    )
+    backends = memory_backends()
+    cache, storage = backends.cache, backends.storage
     cache.set("@plugin-config/20/secret", '"other team"')
     storage.set(20, "secret", '"other team"')
     own = Member(PluginConfigRef(10, ATTACKER, 1, "attacker"), MetricValues({}), frozenset())
@@ -300,7 +283,8 @@ def test_a_sandbox_cannot_reach_another_teams_configs_even_when_compromised() ->
     assert server("cache.get", ["@plugin-config/10/secret"]) is None
     # a captured event is the team's whatever the sandbox wrote in it
     server("captures.capture", [{"team_id": 20, "data": '{"team_id": 20, "event": "x"}'}])
-    (message,) = backends.captures.messages  # type: ignore[attr-defined]
+    assert isinstance(backends.captures, MemoryCaptureSink)
+    (message,) = backends.captures.messages
     assert message["team_id"] == ATTACKER and '"team_id": 2' in message["data"]
     assert cache.get("@plugin-config/20/secret") == '"other team"'
     assert storage.get(20, "secret") == '"other team"'
