@@ -11,6 +11,13 @@ import orjson
 
 from app.pipeline.dead_letters import dead_letter
 from app.pipeline.output import StageOutput
+from app.pipeline.storable import (
+    OutOfRange,
+    check_timestamp,
+    may_hold_nul,
+    storable_distinct_id,
+    without_nul,
+)
 from app.pipeline.timestamps import (
     InvalidTimestamp,
     format_iso,
@@ -70,7 +77,9 @@ def to_plugin_event(message: dict[str, Any], *, received: datetime | None = None
     distinct_id = event.get("distinct_id")
     if distinct_id is None or distinct_id == "":
         raise InvalidEvent("distinct_id is missing")
-    event["distinct_id"] = distinct_id if isinstance(distinct_id, str) else str(distinct_id)
+    event["distinct_id"] = storable_distinct_id(
+        distinct_id if isinstance(distinct_id, str) else str(distinct_id)
+    )
     event["event"] = _event_name(event.get("event"))
     event["ip"] = event.get("ip") or None
     event["site_url"] = event.get("site_url") or None
@@ -87,7 +96,8 @@ def to_plugin_event(message: dict[str, Any], *, received: datetime | None = None
     sent_at = _read_time(event, "sent_at", default=None)
     try:
         event["timestamp"] = resolve_timestamp_iso(event, now, sent_at)
-    except InvalidTimestamp as exc:
+        check_timestamp(event["timestamp"])
+    except (InvalidTimestamp, OutOfRange) as exc:
         raise InvalidEvent(str(exc)) from None
     event["now"] = format_iso(now)
     event.pop("offset", None)
@@ -123,7 +133,9 @@ def parse_messages(raw_messages: Sequence[bytes | str]) -> StageOutput:
             out.dead_letters.append(dead_letter(STAGE, "message must be a JSON object", raw=raw))
             continue
         try:
-            out.events.append(to_plugin_event(message))
+            event = to_plugin_event(message)
         except InvalidEvent as exc:
             out.dead_letters.append(dead_letter(STAGE, str(exc), event=message, raw=raw))
+            continue
+        out.events.append(without_nul(event) if may_hold_nul(raw) else event)
     return out

@@ -1,4 +1,5 @@
 import orjson
+import pytest
 
 from app.pipeline.parse import MAX_EVENT_NAME_LENGTH, parse_messages
 
@@ -78,3 +79,42 @@ def test_bad_messages_become_dead_letters_with_the_reason() -> None:
     assert reasons[5] == "event name is missing"
     assert all(d.stage == "parse" for d in out.dead_letters)
     assert out.dead_letters[0].raw_payload == "{not json"
+
+
+def test_distinct_id_is_cut_to_200_characters_as_capture_cuts_it() -> None:
+    raw = message(data={"event": "e", "distinct_id": "d" * 450})
+    (event,) = parse_messages([raw]).events
+    assert event["distinct_id"] == "d" * 200
+
+
+def test_nul_characters_become_replacement_characters_everywhere() -> None:
+    data = {
+        "event": "e\x00v",
+        "distinct_id": "u\x00",
+        "properties": {"k\x00": "v\x00", "$set": {"name": "a\x00b"}, "list": ["\x00"]},
+    }
+    (event,) = parse_messages([message(data=data)]).events
+    assert event["event"] == "e\ufffdv" and event["distinct_id"] == "u\ufffd"
+    assert event["properties"]["k\ufffd"] == "v\ufffd"
+    assert event["properties"]["$set"] == {"name": "a\ufffdb"}
+    assert event["properties"]["list"] == ["\ufffd"]
+
+
+OUT_OF_RANGE = [
+    "0001-01-01T00:00:00.000Z",
+    "9999-12-31T23:59:59.000Z",
+    "1969-12-31T23:59:59.000Z",
+    "2106-01-01T00:00:00.000Z",
+]
+
+
+@pytest.mark.parametrize("timestamp", OUT_OF_RANGE)
+def test_timestamp_outside_the_stores_range_is_a_dead_letter_alone(timestamp: str) -> None:
+    bad = message(uuid="017cc6d8-0001-0001-8000-000000000002",
+                  data={"event": "e", "timestamp": timestamp})  # fmt: skip
+    good = message(data={"event": "e", "timestamp": "2021-10-28T11:59:58.000Z"})
+    out = parse_messages([good, bad, good])
+    assert len(out.events) == 2
+    (letter,) = out.dead_letters
+    assert "outside the range the event stores hold" in letter.error
+    assert letter.event_uuid == "017cc6d8-0001-0001-8000-000000000002"
