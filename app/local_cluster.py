@@ -98,7 +98,7 @@ class LocalCluster:
         self.process: subprocess.Popen[bytes] | None = None
         self.ready_seconds = 0.0
         self.plugin_config_id = 0
-        self._engine = create_async_engine(database_url(self.database_url))
+        self._engine = create_async_engine(database_url(self.database_url), pool_pre_ping=True)
         self.events_store = events_store
         self.owns_input_topic = owns_input_topic
         self._clickhouse: NativeClickHouse | None = None

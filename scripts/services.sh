@@ -7,6 +7,8 @@
 #   scripts/services.sh down    stop exactly what `up` started (by pid file) and delete its data
 #   scripts/services.sh status  each server up/down with its address; exit 1 if any is down
 #   scripts/services.sh env     `export` lines pointing the settings at these servers
+#   scripts/services.sh stop postgres|clickhouse|redis    stop one, keeping its data
+#   scripts/services.sh start postgres|clickhouse|redis   start it again on that data
 #
 # Data, logs and pid files live in .services/ (Postgres data in a temp dir recorded there:
 # user postgres must be able to reach it, which a checkout under /root does not allow).
@@ -300,6 +302,17 @@ pg_up() {
     tail_log "$dir/initdb.log"
     die "postgres: initdb failed"
   }
+  pg_start "$dir"
+  local db
+  for db in plugin_server plugin_server_test; do
+    "$PG_BIN/psql" -h "$HOST" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qAt \
+      -c "CREATE DATABASE $db" >/dev/null
+  done
+  log "postgres up on $HOST:$PG_PORT in $(since "$started") (pid $(pid_of postgres))"
+}
+
+pg_start() { # data dir: start the server on it and record its pid
+  local dir="$1"
   as_postgres "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t "$PG_READY_TIMEOUT" \
     -o "-c listen_addresses=$HOST -p $PG_PORT -k $dir -c fsync=off -c full_page_writes=off \
 -c synchronous_commit=off -c max_connections=200" start >/dev/null || {
@@ -307,12 +320,6 @@ pg_up() {
     die "postgres did not start on $HOST:$PG_PORT"
   }
   head -n 1 "$dir/data/postmaster.pid" >"$STATE/postgres.pid"
-  local db
-  for db in plugin_server plugin_server_test; do
-    "$PG_BIN/psql" -h "$HOST" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qAt \
-      -c "CREATE DATABASE $db" >/dev/null
-  done
-  log "postgres up on $HOST:$PG_PORT in $(since "$started") (pid $(pid_of postgres))"
 }
 
 pg_clean() { # the temp data dir of a postgres that is no longer running
@@ -364,7 +371,7 @@ ch_up() {
   ensure_port_free clickhouse-http "$CH_HTTP_PORT"
   local started dir="$STATE/clickhouse"
   started="$(now_ms)"
-  rm -rf "$dir"
+  [[ "${1:-}" == keep ]] || rm -rf "$dir"
   mkdir -p "$dir/data"
   launch "$STATE/clickhouse.pid" "$dir/stdout.log" /usr/sbin/clickhouse-server \
     --config-file="$CH_CONFIG" -- \
@@ -447,6 +454,29 @@ cmd_status() {
   return "$down"
 }
 
+# stop one server and keep its data, then start it again on that data: the fault tests
+cmd_stop() {
+  case "${1:-}" in
+  postgres) stop_service postgres postgres INT ;;
+  clickhouse) stop_service clickhouse clickhouse TERM ;;
+  redis) stop_service redis redis-server TERM ;;
+  *) die "stop: one of postgres, clickhouse, redis" ;;
+  esac
+}
+
+cmd_start() {
+  case "${1:-}" in
+  postgres)
+    service_alive postgres postgres && pg_ready && return 0
+    pg_start "$(cat "$STATE/postgres.dir")"
+    log "postgres up again on $HOST:$PG_PORT (pid $(pid_of postgres))"
+    ;;
+  clickhouse) ch_up keep ;;
+  redis) redis_up ;;
+  *) die "start: one of postgres, clickhouse, redis" ;;
+  esac
+}
+
 cmd_env() {
   cat <<EOF
 export DATABASE_URL=postgres://postgres@$HOST:$PG_PORT/plugin_server
@@ -462,8 +492,10 @@ up) cmd_up ;;
 down) cmd_down ;;
 status) cmd_status ;;
 env) cmd_env ;;
+stop) cmd_stop "${2:-}" ;;
+start) cmd_start "${2:-}" ;;
 *)
-  echo "usage: $0 up|down|status|env" >&2
+  echo "usage: $0 up|down|status|env|stop NAME|start NAME" >&2
   exit 2
   ;;
 esac

@@ -12,28 +12,41 @@ from typing import Any
 
 import orjson
 
+from app.pipeline.dead_letters import dead_letter
 from app.pipeline.output import StageOutput
+from schemas.records import DeadLetter
 from topologies.topics import app, dead_letter_topic, settings
 
+OVERSIZED_KEPT_CHARS = 10_000  # of an event too large to send on, kept in its dead letter
 
-def _chunks(events: list[dict[str, Any]], max_bytes: int) -> Iterator[bytes]:
-    """The events as EventBatch bodies of at most `max_bytes` (a lone larger event still goes)."""
+
+def _chunks(events: list[dict[str, Any]], max_bytes: int) -> Iterator[tuple[bytes, int]]:
+    """The events as EventBatch bodies of at most `max_bytes`, each with its event count; a
+    lone event larger than that comes with a count of 0."""
     body = orjson.dumps({"events": events})
-    if len(body) <= max_bytes or len(events) == 1:
-        yield body
+    if len(body) <= max_bytes:
+        yield body, len(events)
+        return
+    if len(events) == 1:
+        yield body, 0
         return
     middle = len(events) // 2
     yield from _chunks(events[:middle], max_bytes)
     yield from _chunks(events[middle:], max_bytes)
 
 
-async def send_events(topic: Any, events: list[dict[str, Any]], partition: int) -> None:
-    max_events = settings.KAFKA_PRODUCER_MAX_QUEUE_SIZE
-    pending = []
+async def send_events(topic: Any, events: list[dict[str, Any]], partition: int) -> list[DeadLetter]:
+    """Send the events on; those too large for one message come back as dead letters."""
+    max_events, max_bytes = (
+        settings.KAFKA_PRODUCER_MAX_QUEUE_SIZE,
+        settings.KAFKA_MAX_MESSAGE_BATCH_SIZE,
+    )
+    pending, too_large = [], []
     for start in range(0, len(events), max_events):
-        for body in _chunks(
-            events[start : start + max_events], settings.KAFKA_MAX_MESSAGE_BATCH_SIZE
-        ):
+        for body, count in _chunks(events[start : start + max_events], max_bytes):
+            if count == 0:
+                too_large.append(_oversized(body, max_bytes))
+                continue
             pending.append(
                 await app.producer.send(
                     topic=topic.get_topic_name(),
@@ -46,13 +59,27 @@ async def send_events(topic: Any, events: list[dict[str, Any]], partition: int) 
             )
     if pending:
         await asyncio.gather(*pending)
+    return too_large
+
+
+def _oversized(body: bytes, limit: int) -> DeadLetter:
+    (event,) = orjson.loads(body)["events"]
+    kept = {k: event.get(k) for k in ("team_id", "uuid", "distinct_id", "event")}
+    return dead_letter(
+        "forwarding",
+        f"an event of {len(body):,} bytes is over the {limit:,}-byte limit of one message "
+        "between stages (KAFKA_MAX_MESSAGE_BATCH_SIZE)",
+        event=kept,
+        raw=body[:OVERSIZED_KEPT_CHARS],
+    )
 
 
 async def send_output(topic: Any | None, out: StageOutput, partition: int) -> None:
     """Events to the next stage's topic (None: the end of the chain), dead letters to the DLQ."""
+    dead_letters = list(out.dead_letters)
     if topic is not None and out.events:
-        await send_events(topic, out.events, partition)
-    if out.dead_letters:
+        dead_letters += await send_events(topic, out.events, partition)
+    if dead_letters:
         deliveries = [
             await app.producer.send(
                 topic=dead_letter_topic.get_topic_name(),
@@ -62,6 +89,6 @@ async def send_output(topic: Any | None, out: StageOutput, partition: int) -> No
                 timestamp=None,
                 headers=None,
             )
-            for letter in out.dead_letters
+            for letter in dead_letters
         ]
         await asyncio.gather(*deliveries)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from faust.web import Request, Response, View
 
 from app.health import PING_INTERVAL_SECONDS, write_ping
+from app.pipeline import stalls
 from topologies.resources import is_ready
 from topologies.topics import app, settings
 
@@ -20,4 +21,16 @@ class Health(View):
     async def get(self, request: Request) -> Response:
         if not is_ready():
             return self.json({"status": "starting"}, status=503)
+        waiting = stalls.current()
+        if waiting:
+            # still 200: a worker waiting for a server is alive and will go on by itself
+            return self.json(
+                {
+                    "status": "stalled",
+                    "stalled": {
+                        stage: {"reason": s.reason, "since": s.since, "attempts": s.attempts}
+                        for stage, s in waiting.items()
+                    },
+                }
+            )
         return self.json({"status": "ok"})

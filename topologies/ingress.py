@@ -10,19 +10,26 @@ committed only after the batches are delivered: at-least-once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable
+from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import RecordMetadata
 
 from app.faust_app import APP_ID
-from schemas.records import CaptureBatch
+from app.pipeline.dead_letters import dead_letter
+from app.pipeline.output import StageOutput
+from schemas.records import CaptureBatch, DeadLetter
+from topologies.forwarding import send_output
 from topologies.topics import app, parse_topic, settings
 
 log = logging.getLogger(__name__)
 
 POLL_TIMEOUT_MS = 100  # how long one poll waits for messages
+OVERSIZED_KEPT_CHARS = 10_000  # of a message too large to forward, kept in its dead letter
 INGRESS_GROUP = f"{APP_ID}-ingestion"
 
 
@@ -38,8 +45,32 @@ def _batches(texts: list[str], max_events: int, max_bytes: int) -> list[list[str
     return batches
 
 
+def oversized(text: str, limit: int) -> DeadLetter:
+    """The dead letter of a capture message too large to forward: its size, the limit, its
+    team and uuid when it names them, and its first `OVERSIZED_KEPT_CHARS` characters."""
+    event: dict[str, Any] | None = None
+    with contextlib.suppress(orjson.JSONDecodeError):
+        decoded = orjson.loads(text)
+        if isinstance(decoded, dict):
+            event = {k: decoded.get(k) for k in ("team_id", "uuid", "distinct_id")}
+    letter = dead_letter(
+        "ingress",
+        f"capture message of {len(text):,} bytes is over the {limit:,}-byte limit of one "
+        "message between stages (KAFKA_MAX_MESSAGE_BATCH_SIZE)",
+        event=event,
+        raw=text[:OVERSIZED_KEPT_CHARS],
+    )
+    return letter
+
+
 async def _forward(partition: int, texts: list[str]) -> list[Awaitable[RecordMetadata]]:
     target = partition % settings.KAFKA_PARTITIONS
+    limit = settings.KAFKA_MAX_MESSAGE_BATCH_SIZE
+    too_large = [oversized(t, limit) for t in texts if len(t) > limit]
+    if too_large:
+        # one message too large to forward costs only itself: the partition goes on
+        await send_output(None, StageOutput(dead_letters=too_large), target)
+        texts = [t for t in texts if len(t) <= limit]
     futures = []
     for batch in _batches(
         texts, settings.KAFKA_PRODUCER_MAX_QUEUE_SIZE, settings.KAFKA_MAX_MESSAGE_BATCH_SIZE

@@ -1,0 +1,107 @@
+"""Real faults against a real worker: a server stopped mid-run, a poison message.
+
+A server that is down makes its stage wait; when it is back every event is stored and
+none went to the dead-letter topic. A message too large to forward becomes one dead
+letter and its neighbours are stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from app.local_cluster import LocalCluster, capture_message
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+OUTAGE_SECONDS = 12.0  # longer than the in-place retries used to last (about 7.5 s)
+DEAD_LETTER_TOPIC = "events_dead_letter_queue"
+
+
+def services(*args: str) -> None:
+    subprocess.run([str(ROOT / "scripts" / "services.sh"), *args], check=True)
+
+
+async def dead_letters_for(uuids: set[str], seconds: float = 5.0) -> list[dict[str, object]]:
+    """Records on the dead-letter topic naming one of `uuids`."""
+    consumer = AIOKafkaConsumer(
+        DEAD_LETTER_TOPIC,
+        bootstrap_servers=os.environ.get("KAFKA_HOSTS", "127.0.0.1:19092"),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    found = []
+    try:
+        deadline = asyncio.get_running_loop().time() + seconds
+        while asyncio.get_running_loop().time() < deadline:
+            polled = await consumer.getmany(timeout_ms=500)
+            for records in polled.values():
+                for record in records:
+                    letter = orjson.loads(record.value)
+                    if letter.get("event_uuid") in uuids:
+                        found.append(letter)
+    finally:
+        await consumer.stop()
+    return found
+
+
+def messages(count: int, run: str) -> list[tuple[bytes, bytes]]:
+    return [
+        capture_message(team_id=1, distinct_id=f"{run}-{i % 20}", index=i) for i in range(count)
+    ]
+
+
+def uuids_of(batch: list[tuple[bytes, bytes]]) -> set[str]:
+    return {orjson.loads(value)["uuid"] for _key, value in batch}
+
+
+@pytest.mark.parametrize("server, store", [("postgres", "postgres"), ("clickhouse", "clickhouse")])
+async def test_a_stopped_server_stalls_the_chain_and_no_valid_event_is_dead_lettered(
+    server: str, store: str
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    async with LocalCluster(
+        run_id=run, input_topic=f"fault_{run}_input", events_store=store
+    ) as cluster:
+        before, after = messages(100, run), messages(100, run + "b")
+        await cluster.produce(before)
+        await cluster.wait_for_events(100, timeout=60)
+        services("stop", server)
+        try:
+            await cluster.produce(after)  # arrives while the store is down
+            await asyncio.sleep(OUTAGE_SECONDS)
+        finally:
+            services("start", server)
+        await cluster.wait_for_events(200, timeout=120)
+        assert await dead_letters_for(uuids_of(before + after)) == []
+
+
+async def test_a_message_too_large_to_forward_costs_only_itself() -> None:
+    run = uuid.uuid4().hex[:8]
+    async with LocalCluster(
+        run_id=run, input_topic=f"poison_{run}_input", events_store="postgres"
+    ) as cluster:
+        normal = messages(20, run)
+        key, value = capture_message(team_id=1, distinct_id="big", index=1)
+        big = orjson.loads(value)
+        big["data"] = orjson.dumps(
+            {"event": "huge", "properties": {"blob": "x" * 950_000}}
+        ).decode()
+        await cluster.produce([*normal[:10], (key, orjson.dumps(big)), *normal[10:]])
+        await cluster.wait_for_events(20, timeout=60)
+        (letter,) = await dead_letters_for({big["uuid"]})
+        assert "over the 900,000-byte limit" in str(letter["error"])
+        # the partition went on: more events after it are stored too
+        more = messages(5, run + "c")
+        await cluster.produce(more)
+        await cluster.wait_for_events(25, timeout=60)
