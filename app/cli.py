@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from app.settings import Settings, SettingsError, load_settings
 
@@ -27,6 +28,7 @@ commands:
                       pipeline with SQLite and chDB, shows them, then serves /capture
   worker              cluster mode: a Faust worker on Kafka (same as `faust -A app worker`)
   ingest FILE         run the embedded pipeline over a JSON-lines file of capture messages
+  replay [filters]    publish dead letters again to the stage that failed on them
   plugin test PATH    run a plugin folder on sample events and print results and logs
 """
 
@@ -86,6 +88,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument("--show", action="store_true", help="print the stored events")
 
+    replay = commands.add_parser(
+        "replay",
+        help="publish dead letters again to the stage that failed on them",
+        description="Publish the dead letters that match every filter given to the input of "
+        "the stage that failed on them; the others stay where they are. Safe to run twice: "
+        "the event uuid makes the second write a no-op.",
+    )
+    replay.add_argument(
+        "--stage",
+        choices=["parse", "persons", "plugins", "write", "exports"],
+        help="only this stage's",
+    )
+    replay.add_argument("--team", type=int, metavar="ID", help="only this team's")
+    replay.add_argument("--reason", metavar="TEXT", help="only those whose error contains TEXT")
+    replay.add_argument(
+        "--since", type=_iso_time, metavar="TIME", help="first failed at or after (ISO)"
+    )
+    replay.add_argument("--until", type=_iso_time, metavar="TIME", help="first failed before (ISO)")
+    replay.add_argument("--limit", type=int, metavar="N", help="at most N")
+    replay.add_argument(
+        "--dry-run", action="store_true", help="count what would be replayed, publish nothing"
+    )
+
     plugin = commands.add_parser("plugin", help="plugin authoring tools")
     plugin_commands = plugin.add_subparsers(dest="plugin_command", metavar="COMMAND", required=True)
     plugin_test = plugin_commands.add_parser("test", help="run a plugin on sample events")
@@ -94,6 +119,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--events", metavar="FILE", help="JSON lines or a JSON array of events"
     )
     return parser
+
+
+def _iso_time(text: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    from app.replay import Selection, replay
+
+    selection = Selection(
+        stage=args.stage,
+        team_id=args.team,
+        reason=args.reason,
+        since=args.since,
+        until=args.until,
+        limit=args.limit,
+    )
+    replay(settings, selection, dry_run=args.dry_run)
+    return 0
 
 
 def _run_worker(settings: Settings, extra: Sequence[str]) -> int:
@@ -158,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from app.dev import run_ingest
 
         return asyncio.run(run_ingest(settings, args))
+    if args.command == "replay":
+        return _replay(settings, args)
     if args.command == "plugin":
         from plugin_runtime.authoring import run_plugin_test
 

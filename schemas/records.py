@@ -53,6 +53,18 @@ class DeadLetter(faust.Record, serializer="orjson", include_metadata=False):
     event_uuid: str | None
     payload: dict[str, Any] | None
     raw_payload: str | None = None
+    attempt: int = 1  # 1 for the first failure, one more for each replay that failed again
+    first_failure: str | None = None  # when the first attempt failed (ISO, seconds)
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        """Kafka headers, so tools filter dead letters without reading their bodies."""
+        return [
+            ("stage", self.stage.encode()),
+            ("team_id", str(self.team_id if self.team_id is not None else "").encode()),
+            ("reason", self.error[:500].encode()),
+            ("first_failure", (self.first_failure or self.error_timestamp).encode()),
+            ("attempt", str(self.attempt).encode()),
+        ]
 
 
 class CaptureBatch(faust.Record, serializer="orjson", include_metadata=False):

@@ -87,7 +87,7 @@ async def send_output(topic: Any | None, out: StageOutput, partition: int) -> No
                 value=letter.dumps(),
                 partition=None,
                 timestamp=None,
-                headers=None,
+                headers=letter.headers(),
             )
             for letter in dead_letters
         ]

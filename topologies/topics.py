@@ -5,18 +5,18 @@ from __future__ import annotations
 from faust.types import TopicT
 
 from app.faust_app import create_app
+from app.kafka_topics import DEAD_LETTER_TOPIC, stage_topic
 from app.settings import get_settings
 from schemas.records import CaptureBatch, DeadLetter, EventBatch
 
 settings = get_settings()
 app = create_app(settings)
 
-_prefix = settings.KAFKA_TOPIC_PREFIX
 
 
-def _stage_topic(name: str, value_type: type) -> TopicT:
+def _stage_topic(stage: str, value_type: type) -> TopicT:
     return app.topic(
-        f"{_prefix}{name}",
+        stage_topic(settings, stage),
         value_type=value_type,
         partitions=settings.KAFKA_PARTITIONS,
         internal=True,
@@ -27,8 +27,8 @@ parse_topic = _stage_topic("parse", CaptureBatch)
 persons_topic = _stage_topic("persons", EventBatch)
 plugins_topic = _stage_topic("plugins", EventBatch)
 write_topic = _stage_topic("write", EventBatch)
-written_topic = _stage_topic("events_written", EventBatch)
-dead_letter_topic = app.topic("events_dead_letter_queue", value_type=DeadLetter, internal=True)
+written_topic = _stage_topic("exports", EventBatch)
+dead_letter_topic = app.topic(DEAD_LETTER_TOPIC, value_type=DeadLetter, internal=True)
 
 
 def all_topic_names() -> list[str]:

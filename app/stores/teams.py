@@ -32,7 +32,11 @@ class TeamStore:
         fresh = {
             tid: hit[1]
             for tid in team_ids
-            if (hit := self._cache.get(tid)) is not None and now - hit[0] < TEAM_CACHE_SECONDS
+            # a missing team is not a hit (as the original): it is asked for again, so a
+            # team created after its first events is seen by the next batch
+            if (hit := self._cache.get(tid)) is not None
+            and hit[1] is not None
+            and now - hit[0] < TEAM_CACHE_SECONDS
         }
         missing = team_ids - fresh.keys()
         if missing:
