@@ -169,7 +169,38 @@ events = Table(
     Column("person_uuid", String(36), nullable=True),
     Column("properties", Json, nullable=False),
     Column("elements_chain", Text, nullable=False, server_default=""),
+    # the event's element group (`element_groups.hash`), as the original's events.elements_hash
+    Column("elements_hash", String(32), nullable=True),
     Column("timestamp", DateTime(timezone=True), nullable=False),
     _now(),
     Index("ix_events_team_time", "team_id", "timestamp"),
+)
+
+
+# Autocapture elements of the Postgres pipeline: one group per distinct list of elements
+# per team (keyed by the original's hash), its elements stored once, when first seen
+element_groups = Table(
+    "element_groups",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("team_id", Id, nullable=False),
+    Column("hash", String(32), nullable=False),
+    UniqueConstraint("team_id", "hash"),
+)
+
+elements = Table(
+    "elements",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("group_id", Id, ForeignKey("element_groups.id", ondelete="CASCADE"), nullable=False),
+    Column("text", Text, nullable=True),
+    Column("tag_name", Text, nullable=True),
+    Column("href", Text, nullable=True),
+    Column("attr_id", Text, nullable=True),
+    Column("attr_class", Json, nullable=True),
+    Column("nth_child", Integer, nullable=True),
+    Column("nth_of_type", Integer, nullable=True),
+    Column("attributes", Json, nullable=False, server_default="{}"),
+    Column("order", Integer, nullable=True),
+    Index("ix_elements_group", "group_id"),
 )

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from app.pipeline.context import PipelineContext
+from app.pipeline.elements import elements_hash, take_elements
 from app.pipeline.known_teams import split_by_team
 from app.pipeline.output import StageOutput
 from app.pipeline.person_properties import apply_updates, with_derived_updates
@@ -38,9 +39,13 @@ def stored_row(
     person: Person,
     snapshot: PersonSnapshot,
     created_at: datetime,
+    elements: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """The event as every event store writes it (`person_properties` as JSON text)."""
+    """The event as every event store writes it (`person_properties` as JSON text;
+    `elements` with their hash for the stores that keep them apart)."""
     return {
+        "elements": elements,
+        "elements_hash": elements_hash(elements) if elements else None,
         "uuid": event["uuid"],
         "event": event["event"],
         "properties": properties,
@@ -56,7 +61,11 @@ def stored_row(
 
 
 def stored_event(
-    event: dict[str, Any], row: dict[str, Any], person: Person, snapshot: PersonSnapshot
+    event: dict[str, Any],
+    row: dict[str, Any],
+    person: Person,
+    snapshot: PersonSnapshot,
+    elements: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """The event as `on_event` and `export_events` see it: stored form, with its person."""
     return {
@@ -70,7 +79,7 @@ def stored_event(
         "site_url": event.get("site_url"),
         "now": event.get("now"),
         "sent_at": event.get("sent_at"),
-        "elements": [],
+        "elements": elements,
         "person": {
             "uuid": person.uuid,
             "properties": snapshot.properties,
@@ -98,6 +107,7 @@ async def write_events(ctx: PipelineContext, events: list[dict[str, Any]]) -> St
         if event.get("ip") and not teams[event["team_id"]].anonymize_ips:
             properties.setdefault("$ip", event["ip"])
         person = people[person_ids[(event["team_id"], event["distinct_id"])]]
+        elements, event["elements_chain"] = take_elements(properties)
         properties = with_derived_updates(properties)
         if event["event"] != "$groupidentify" and apply_updates(person.properties, properties):
             changed[person.id] = person
@@ -105,9 +115,9 @@ async def write_events(ctx: PipelineContext, events: list[dict[str, Any]]) -> St
         snapshot = snapshots.get(person.id)
         if snapshot is None:
             snapshot = snapshots[person.id] = PersonSnapshot.of(person)
-        row = stored_row(event, properties, person, snapshot, created_at)
+        row = stored_row(event, properties, person, snapshot, created_at, elements)
         rows.append(row)
-        out.events.append(stored_event(event, row, person, snapshot))
+        out.events.append(stored_event(event, row, person, snapshot, elements))
     await ctx.persons.save_properties(changed.values())
     await ctx.events.write(rows)
     return out

@@ -16,6 +16,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from schemas.tables import element_groups
+from schemas.tables import elements as elements_table
 from schemas.tables import events as events_table
 
 
@@ -45,6 +47,7 @@ class SqlEventStore:
                     "person_uuid": r["person_id"],
                     "properties": r["properties"],
                     "elements_chain": r["elements_chain"],
+                    "elements_hash": r.get("elements_hash"),
                     "timestamp": r["timestamp"],
                     "created_at": r["created_at"],
                 }
@@ -53,6 +56,7 @@ class SqlEventStore:
             await conn.execute(
                 insert(events_table).on_conflict_do_nothing(index_elements=["uuid"]), values
             )
+            await _write_element_groups(conn, insert, rows)
 
     async def read(self, team_id: int, *, limit: int = 100) -> list[dict[str, Any]]:
         async with self._engine.connect() as conn:
@@ -71,9 +75,61 @@ class SqlEventStore:
                     "properties": r.properties,
                     "timestamp": r.timestamp,
                     "person_id": r.person_uuid,
+                    "elements_chain": r.elements_chain,
                 }
                 for r in rows
             ]
+
+
+async def _write_element_groups(conn: Any, insert: Any, rows: Sequence[dict[str, Any]]) -> None:
+    """Each new element group of the batch with its elements (the original's Postgres
+    pipeline): a group already stored for the team, by this worker or another, is left."""
+    groups = {
+        (r["team_id"], r["elements_hash"]): r["elements"] for r in rows if r.get("elements_hash")
+    }
+    if not groups:
+        return
+    created = await conn.execute(
+        insert(element_groups)
+        .on_conflict_do_nothing(index_elements=["team_id", "hash"])
+        .returning(element_groups.c.id, element_groups.c.team_id, element_groups.c.hash),
+        [{"team_id": team, "hash": digest} for team, digest in groups],
+    )
+    values = [
+        _element_row(group_id, e)
+        for group_id, team, digest in created
+        for e in groups[(team, digest)]
+    ]
+    if values:
+        await conn.execute(elements_table.insert(), values)
+
+
+def _element_row(group_id: int, element: dict[str, Any]) -> dict[str, Any]:
+    # the columns' types, whatever the browser sent (numbers as text, say)
+    def text(key: str) -> str | None:
+        value = element.get(key)
+        return None if value is None else str(value)
+
+    def number(key: str) -> int | None:
+        value = element.get(key)
+        try:
+            return None if value is None or isinstance(value, bool) else int(value)
+        except (TypeError, ValueError):
+            return None
+
+    classes = element.get("attr_class")
+    return {
+        "group_id": group_id,
+        "text": text("text"),
+        "tag_name": text("tag_name"),
+        "href": text("href"),
+        "attr_id": text("attr_id"),
+        "attr_class": classes if isinstance(classes, list) else None,
+        "nth_child": number("nth_child"),
+        "nth_of_type": number("nth_of_type"),
+        "attributes": element.get("attributes") or {},
+        "order": number("order"),
+    }
 
 
 class ClickHouseEventStore:
@@ -113,7 +169,7 @@ class ClickHouseEventStore:
     async def read(self, team_id: int, *, limit: int = 100) -> list[dict[str, Any]]:
         sql = (
             "SELECT toString(uuid), event, distinct_id, team_id, properties, timestamp,"
-            " toString(person_id) FROM events FINAL WHERE team_id = %(team_id)s"
+            " toString(person_id), elements_chain FROM events FINAL WHERE team_id = %(team_id)s"
             " ORDER BY timestamp DESC LIMIT %(limit)s"
         )
         rows = await asyncio.to_thread(
@@ -128,6 +184,7 @@ class ClickHouseEventStore:
                 "properties": orjson.loads(r[4]),
                 "timestamp": r[5],
                 "person_id": r[6],
+                "elements_chain": r[7],
             }
             for r in rows
         ]

@@ -1,0 +1,79 @@
+"""The Postgres pipeline keeps autocapture elements apart, by group, as the original did."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from app.pipeline.elements import elements_hash, elements_of
+from app.stores.events import SqlEventStore
+from schemas.tables import element_groups, elements, metadata
+
+ELEMENTS = elements_of(
+    [
+        {"tag_name": "a", "nth_child": 1, "nth_of_type": "2", "attr__class": "btn btn-sm"},
+        {"tag_name": "div", "nth_child": 1, "nth_of_type": 2, "$el_text": "💻"},
+    ]
+)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/events.db"
+    else:
+        base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:55432/plugin_server")
+        url = "postgresql+asyncpg://" + base.partition("://")[2]
+    engine = create_async_engine(url)
+    schema = f"t_{uuid.uuid4().hex[:8]}"
+    async with engine.begin() as conn:
+        if request.param == "postgres":
+            await conn.execute(text(f"CREATE SCHEMA {schema}"))
+            await conn.execute(text(f"SET search_path TO {schema}"))
+        await conn.run_sync(metadata.create_all)
+    if request.param == "postgres":
+        await engine.dispose()
+        engine = create_async_engine(url, connect_args={"server_settings": {"search_path": schema}})
+    yield engine
+    await engine.dispose()
+
+
+def _row(team_id: int, with_elements: bool) -> dict[str, object]:
+    now = datetime.now(UTC)
+    return {
+        "uuid": str(uuid.uuid4()),
+        "team_id": team_id,
+        "event": "$autocapture",
+        "distinct_id": "u",
+        "person_id": str(uuid.uuid4()),
+        "properties": {},
+        "elements_chain": "",
+        "elements": ELEMENTS if with_elements else [],
+        "elements_hash": elements_hash(ELEMENTS) if with_elements else None,
+        "timestamp": now,
+        "created_at": now,
+    }
+
+
+async def test_an_element_group_is_stored_once_per_team_with_its_elements(
+    engine: AsyncEngine,
+) -> None:
+    store = SqlEventStore(engine)
+    await store.write([_row(1, True), _row(1, True), _row(1, False)])
+    await store.write([_row(1, True), _row(2, True)])  # seen for team 1; new for team 2
+    async with engine.connect() as conn:
+        groups = (await conn.execute(select(element_groups.c.team_id, element_groups.c.hash))).all()
+        count = (await conn.execute(select(func.count()).select_from(elements))).scalar_one()
+        first = (await conn.execute(select(elements).where(elements.c.order == 0).limit(1))).first()
+    digest = elements_hash(ELEMENTS)
+    assert sorted(groups) == [(1, digest), (2, digest)]
+    assert count == 4
+    assert first is not None and first.tag_name == "a" and first.attr_class == ["btn", "btn-sm"]
+    assert first.nth_of_type == 2  # stored as the column's number though the browser sent text
