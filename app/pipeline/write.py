@@ -120,4 +120,8 @@ async def write_events(ctx: PipelineContext, events: list[dict[str, Any]]) -> St
         out.events.append(stored_event(event, row, person, snapshot, elements))
     await ctx.persons.save_properties(changed.values())
     await ctx.events.write(rows)
+    # the team's first stored event (the original's `ingested_event`, which the app reads)
+    await ctx.teams.mark_ingested(
+        {tid for tid in {r["team_id"] for r in rows} if not teams[tid].ingested_event}
+    )
     return out

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schemas.tables import teams
@@ -18,6 +19,7 @@ class Team:
     id: int
     name: str
     anonymize_ips: bool
+    ingested_event: bool = False
 
 
 class TeamStore:
@@ -42,11 +44,29 @@ class TeamStore:
         if missing:
             async with self._engine.connect() as conn:
                 rows = await conn.execute(select(teams).where(teams.c.id.in_(sorted(missing))))
-                loaded = {r.id: Team(r.id, r.name, bool(r.anonymize_ips)) for r in rows}
+                loaded = {
+                    r.id: Team(r.id, r.name, bool(r.anonymize_ips), bool(r.ingested_event))
+                    for r in rows
+                }
             for tid in missing:
                 self._cache[tid] = (now, loaded.get(tid))
                 fresh[tid] = loaded.get(tid)
         return fresh
+
+    async def mark_ingested(self, team_ids: set[int]) -> None:
+        """Set `ingested_event` on these teams (the first event of a team was stored)."""
+        if not team_ids:
+            return
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(teams)
+                .where(teams.c.id.in_(sorted(team_ids)), teams.c.ingested_event.is_(False))
+                .values(ingested_event=True)
+            )
+        for tid in team_ids:
+            hit = self._cache.get(tid)
+            if hit is not None and hit[1] is not None:
+                self._cache[tid] = (hit[0], dataclasses.replace(hit[1], ingested_event=True))
 
     async def id_for_token(self, token: str) -> int | None:
         """The id of the team whose project API key is `token`, or None."""
