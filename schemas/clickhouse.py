@@ -1,4 +1,5 @@
-"""ClickHouse tables: `events` and `plugin_log_entries`, kept close to PostHog's.
+"""ClickHouse tables: `events`, `plugin_log_entries` and `session_recording_events`, kept
+close to PostHog's.
 
 Both are ReplacingMergeTree tables versioned by `_timestamp` (the write time), so writing
 an event again with the same uuid (a redelivered Kafka batch) adds nothing to what
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 EVENTS_TABLE = "events"
+SESSION_RECORDINGS_TABLE = "session_recording_events"
 PLUGIN_LOG_ENTRIES_TABLE = "plugin_log_entries"
 PLUGIN_LOG_ENTRIES_TTL_WEEKS = 1  # how long plugin log lines are kept
 
@@ -81,6 +83,45 @@ TTL toDateTime(timestamp) + INTERVAL {PLUGIN_LOG_ENTRIES_TTL_WEEKS} WEEK
 SETTINGS index_granularity = 512
 """
 
+# `$snapshot` events: session recordings, apart from the events (PostHog's table)
+SESSION_RECORDINGS_TABLE_SQL = f"""
+CREATE TABLE IF NOT EXISTS {SESSION_RECORDINGS_TABLE}
+(
+    uuid UUID,
+    timestamp DateTime64(6, 'UTC'),
+    team_id Int64,
+    distinct_id String,
+    session_id String,
+    window_id String,
+    snapshot_data String CODEC(ZSTD(3)),
+    created_at DateTime64(6, 'UTC'),
+    _timestamp DateTime DEFAULT now(),
+    _offset UInt64 DEFAULT 0
+)
+ENGINE = ReplacingMergeTree(_timestamp)
+PARTITION BY toYYYYMMDD(timestamp)
+ORDER BY (team_id, toHour(timestamp), session_id, timestamp, uuid)
+"""
+
+SESSION_RECORDINGS_TABLE_SMOKE_SQL = f"""
+CREATE TABLE IF NOT EXISTS {SESSION_RECORDINGS_TABLE}
+(
+    uuid UUID,
+    timestamp DateTime('UTC'),
+    team_id Int64,
+    distinct_id String,
+    session_id String,
+    window_id String,
+    snapshot_data String,
+    created_at DateTime('UTC'),
+    _timestamp DateTime DEFAULT now(),
+    _offset UInt64 DEFAULT 0
+)
+ENGINE = ReplacingMergeTree(_timestamp)
+PARTITION BY toYYYYMM(timestamp)
+ORDER BY (team_id, session_id, timestamp, uuid)
+"""
+
 # the same events columns the write stage fills, in types ClickHouse 18.16 knows;
 # its cityHash64 does not take a UUID, hence toString
 EVENTS_TABLE_SMOKE_SQL = f"""
@@ -105,8 +146,12 @@ ORDER BY (team_id, toDate(timestamp), event, cityHash64(distinct_id), cityHash64
 SAMPLE BY cityHash64(distinct_id)
 """
 
-MIGRATIONS: tuple[str, ...] = (EVENTS_TABLE_SQL, PLUGIN_LOG_ENTRIES_TABLE_SQL)
-SMOKE_MIGRATIONS: tuple[str, ...] = (EVENTS_TABLE_SMOKE_SQL,)
+MIGRATIONS: tuple[str, ...] = (
+    EVENTS_TABLE_SQL,
+    PLUGIN_LOG_ENTRIES_TABLE_SQL,
+    SESSION_RECORDINGS_TABLE_SQL,
+)
+SMOKE_MIGRATIONS: tuple[str, ...] = (EVENTS_TABLE_SMOKE_SQL, SESSION_RECORDINGS_TABLE_SMOKE_SQL)
 
 
 class _Executes(Protocol):

@@ -204,3 +204,20 @@ elements = Table(
     Column("order", Integer, nullable=True),
     Index("ix_elements_group", "group_id"),
 )
+
+
+# `$snapshot` events of the Postgres pipeline: session recordings, never event rows
+session_recording_events = Table(
+    "session_recording_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("uuid", String(36), nullable=False, unique=True),
+    Column("team_id", Id, nullable=False),
+    Column("distinct_id", String(400), nullable=False),
+    Column("session_id", Text, nullable=False),
+    Column("window_id", Text, nullable=True),
+    Column("snapshot_data", Json, nullable=False),
+    Column("timestamp", DateTime(timezone=True), nullable=False),
+    _now(),
+    Index("ix_session_recording_events_session", "team_id", "session_id", "timestamp"),
+)

@@ -13,7 +13,6 @@ settings = get_settings()
 app = create_app(settings)
 
 
-
 def _stage_topic(stage: str, value_type: type) -> TopicT:
     return app.topic(
         stage_topic(settings, stage),

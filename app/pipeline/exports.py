@@ -6,6 +6,7 @@ from typing import Any
 
 from app.pipeline.context import PipelineContext
 from app.pipeline.output import StageOutput
+from app.pipeline.write import SNAPSHOT_EVENT
 
 
 async def export_events(ctx: PipelineContext, events: list[dict[str, Any]]) -> StageOutput:
@@ -14,6 +15,8 @@ async def export_events(ctx: PipelineContext, events: list[dict[str, Any]]) -> S
     for event in events:
         by_team.setdefault(event["team_id"], []).append(event)
     for team_id, team_events in by_team.items():
-        await ctx.plugins.on_events(team_id, team_events)
-        await ctx.plugins.export_events(team_id, team_events)
+        await ctx.plugins.on_events(team_id, team_events)  # on_snapshot for recordings
+        exported = [e for e in team_events if e["event"] != SNAPSHOT_EVENT]
+        if exported:
+            await ctx.plugins.export_events(team_id, exported)
     return StageOutput(events=events)

@@ -18,6 +18,7 @@ from app.pipeline.timestamps import parse_iso
 from app.stores.persons import Person
 
 STAGE = "write"
+SNAPSHOT_EVENT = "$snapshot"  # a session recording, stored apart from the events
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,36 @@ def stored_event(
     }
 
 
+def recording_row(event: dict[str, Any], created_at: datetime) -> dict[str, Any]:
+    """A `$snapshot` event as the session-recordings table holds it (spec 3.5)."""
+    properties = event["properties"]
+    window_id = properties.get("$window_id")
+    return {
+        "uuid": event["uuid"],
+        "team_id": event["team_id"],
+        "distinct_id": event["distinct_id"],
+        "session_id": str(properties.get("$session_id") or ""),
+        "window_id": None if window_id is None else str(window_id),
+        "snapshot_data": properties.get("$snapshot_data"),
+        "timestamp": parse_iso(event["timestamp"]),
+        "created_at": created_at,
+    }
+
+
+def snapshot_event(event: dict[str, Any], person: Person) -> dict[str, Any]:
+    """A stored `$snapshot` as `on_snapshot` sees it."""
+    return {
+        **{k: event.get(k) for k in ("uuid", "event", "distinct_id", "team_id", "properties")},
+        **{k: event.get(k) for k in ("timestamp", "ip", "site_url", "now", "sent_at")},
+        "elements": [],
+        "person": {
+            "uuid": person.uuid,
+            "properties": dict(person.properties),
+            "created_at": person.created_at_iso,
+        },
+    }
+
+
 async def write_events(ctx: PipelineContext, events: list[dict[str, Any]]) -> StageOutput:
     """Store the batch; returns the stored events, and dead letters for unknown teams.
 
@@ -102,11 +133,17 @@ async def write_events(ctx: PipelineContext, events: list[dict[str, Any]]) -> St
     snapshots: dict[int, PersonSnapshot] = {}
     created_at = datetime.now(UTC)
     rows = []
+    recordings: list[dict[str, Any]] = []
     for event in known:
         properties = event["properties"]
         if event.get("ip") and not teams[event["team_id"]].anonymize_ips:
             properties.setdefault("$ip", event["ip"])
         person = people[person_ids[(event["team_id"], event["distinct_id"])]]
+        if event["event"] == SNAPSHOT_EVENT:
+            # a session recording: no event row, no $ip, no person property updates
+            recordings.append(recording_row(event, created_at))
+            out.events.append(snapshot_event(event, person))
+            continue
         elements, event["elements_chain"] = take_elements(properties)
         properties = with_derived_updates(properties)
         if event["event"] != "$groupidentify" and apply_updates(person.properties, properties):
@@ -120,6 +157,7 @@ async def write_events(ctx: PipelineContext, events: list[dict[str, Any]]) -> St
         out.events.append(stored_event(event, row, person, snapshot, elements))
     await ctx.persons.save_properties(changed.values())
     await ctx.events.write(rows)
+    await ctx.events.write_recordings(recordings)
     # the team's first stored event (the original's `ingested_event`, which the app reads)
     await ctx.teams.mark_ingested(
         {tid for tid in {r["team_id"] for r in rows} if not teams[tid].ingested_event}

@@ -16,9 +16,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from schemas.clickhouse import SESSION_RECORDINGS_TABLE
 from schemas.tables import element_groups
 from schemas.tables import elements as elements_table
 from schemas.tables import events as events_table
+from schemas.tables import session_recording_events as recordings_table
 
 
 class EventStore(Protocol):
@@ -27,6 +29,13 @@ class EventStore(Protocol):
 
     async def read(self, team_id: int, *, limit: int = 100) -> list[dict[str, Any]]:
         """The team's latest events, newest first, deduplicated."""
+
+    async def write_recordings(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Store session-recording rows (`app.pipeline.write.recording_row`); re-writing a
+        uuid changes nothing."""
+
+    async def read_recordings(self, team_id: int, session_id: str) -> list[dict[str, Any]]:
+        """One session's recording rows, oldest first, deduplicated."""
 
 
 class SqlEventStore:
@@ -79,6 +88,37 @@ class SqlEventStore:
                 }
                 for r in rows
             ]
+
+    async def write_recordings(self, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        async with self._engine.begin() as conn:
+            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            values = [
+                {k: r[k] for k in _RECORDING_COLUMNS} | {"snapshot_data": r["snapshot_data"]}
+                for r in rows
+            ]
+            await conn.execute(
+                insert(recordings_table).on_conflict_do_nothing(index_elements=["uuid"]), values
+            )
+
+    async def read_recordings(self, team_id: int, session_id: str) -> list[dict[str, Any]]:
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                select(recordings_table)
+                .where(
+                    recordings_table.c.team_id == team_id,
+                    recordings_table.c.session_id == session_id,
+                )
+                .order_by(recordings_table.c.timestamp, recordings_table.c.id)
+            )
+            return [
+                {**{k: getattr(r, k) for k in _RECORDING_COLUMNS}, "snapshot_data": r.snapshot_data}
+                for r in rows
+            ]
+
+
+_RECORDING_COLUMNS = ("uuid", "team_id", "distinct_id", "session_id", "window_id", "timestamp")
 
 
 async def _write_element_groups(conn: Any, insert: Any, rows: Sequence[dict[str, Any]]) -> None:
@@ -165,6 +205,53 @@ class ClickHouseEventStore:
             for r in rows
         ]
         await asyncio.to_thread(self._client.insert_rows, "events", self.COLUMNS, values)
+
+    RECORDING_COLUMNS = (
+        "uuid", "timestamp", "team_id", "distinct_id", "session_id", "window_id",
+        "snapshot_data", "created_at",
+    )  # fmt: skip
+
+    async def write_recordings(self, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        values = [
+            (
+                r["uuid"],
+                r["timestamp"],
+                r["team_id"],
+                r["distinct_id"],
+                r["session_id"],
+                r["window_id"] or "",
+                orjson.dumps(r["snapshot_data"]).decode(),
+                r["created_at"],
+            )
+            for r in rows
+        ]
+        await asyncio.to_thread(
+            self._client.insert_rows, SESSION_RECORDINGS_TABLE, self.RECORDING_COLUMNS, values
+        )
+
+    async def read_recordings(self, team_id: int, session_id: str) -> list[dict[str, Any]]:
+        sql = (
+            "SELECT toString(uuid), team_id, distinct_id, session_id, window_id, timestamp,"
+            f" snapshot_data FROM {SESSION_RECORDINGS_TABLE} FINAL"
+            " WHERE team_id = %(team_id)s AND session_id = %(session_id)s ORDER BY timestamp"
+        )
+        rows = await asyncio.to_thread(
+            self._client.execute, sql, {"team_id": team_id, "session_id": session_id}
+        )
+        return [
+            {
+                "uuid": r[0],
+                "team_id": r[1],
+                "distinct_id": r[2],
+                "session_id": r[3],
+                "window_id": r[4] or None,
+                "timestamp": r[5],
+                "snapshot_data": orjson.loads(r[6]),
+            }
+            for r in rows
+        ]
 
     async def read(self, team_id: int, *, limit: int = 100) -> list[dict[str, Any]]:
         sql = (

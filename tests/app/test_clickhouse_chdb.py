@@ -68,11 +68,13 @@ def test_migrate_creates_the_tables_and_is_idempotent(chdb: ChdbClickHouse) -> N
     assert [(name, engine) for name, engine, _ in tables] == [
         ("events", "ReplacingMergeTree"),
         ("plugin_log_entries", "ReplacingMergeTree"),
+        ("session_recording_events", "ReplacingMergeTree"),
     ]
     assert tables[0][2] == (
         "team_id, toDate(timestamp), event, cityHash64(distinct_id), cityHash64(uuid)"
     )
-    assert len(MIGRATIONS) == 2
+    assert tables[2][2] == "team_id, toHour(timestamp), session_id, timestamp, uuid"
+    assert len(MIGRATIONS) == 3
 
 
 def test_event_row_round_trips_its_types(chdb: ChdbClickHouse) -> None:

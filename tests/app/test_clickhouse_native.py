@@ -49,8 +49,8 @@ def test_smoke_schema_migrates_idempotently(native: NativeClickHouse) -> None:
     migrate(native, SMOKE_MIGRATIONS)
 
     assert native.execute(
-        "SELECT name, engine FROM system.tables WHERE database = currentDatabase()"
-    ) == [("events", "ReplacingMergeTree")]
+        "SELECT name, engine FROM system.tables WHERE database = currentDatabase() ORDER BY name"
+    ) == [("events", "ReplacingMergeTree"), ("session_recording_events", "ReplacingMergeTree")]
 
 
 @pytest.mark.integration
@@ -121,3 +121,26 @@ def test_unreachable_server_is_a_clickhouse_error() -> None:
 def test_port_zero_means_the_default_for_the_protocol() -> None:
     assert NativeClickHouse(host="h", port=0).port == 9000
     assert NativeClickHouse(host="h", port=0, secure=True).port == 9440
+
+
+@pytest.mark.integration
+async def test_session_recordings_are_written_apart_from_events(native: NativeClickHouse) -> None:
+    from app.stores.events import ClickHouseEventStore
+
+    migrate(native, SMOKE_MIGRATIONS)
+    store = ClickHouseEventStore(native)
+    now = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
+    row = {
+        "uuid": str(uuid.uuid4()),
+        "team_id": 2,
+        "distinct_id": "viewer",
+        "session_id": "s-1",
+        "window_id": None,
+        "snapshot_data": {"type": 2},
+        "timestamp": now,
+        "created_at": now,
+    }
+    await store.write_recordings([row, row])
+    (stored,) = await store.read_recordings(2, "s-1")
+    assert stored["uuid"] == row["uuid"] and stored["snapshot_data"] == {"type": 2}
+    assert native.execute("SELECT count() FROM events") == [(0,)]

@@ -77,3 +77,27 @@ async def test_an_element_group_is_stored_once_per_team_with_its_elements(
     assert count == 4
     assert first is not None and first.tag_name == "a" and first.attr_class == ["btn", "btn-sm"]
     assert first.nth_of_type == 2  # stored as the column's number though the browser sent text
+
+
+async def test_session_recordings_round_trip_and_a_rewrite_adds_nothing(
+    engine: AsyncEngine,
+) -> None:
+    store = SqlEventStore(engine)
+    now = datetime.now(UTC)
+    row = {
+        "uuid": str(uuid.uuid4()),
+        "team_id": 1,
+        "distinct_id": "viewer",
+        "session_id": "s-1",
+        "window_id": None,
+        "snapshot_data": {"type": 3, "data": {"x": 1}},
+        "timestamp": now,
+        "created_at": now,
+    }
+    await store.write_recordings([row])
+    await store.write_recordings([row])  # a redelivered batch
+    (stored,) = await store.read_recordings(1, "s-1")
+    assert stored["uuid"] == row["uuid"] and stored["snapshot_data"] == {
+        "type": 3,
+        "data": {"x": 1},
+    }
