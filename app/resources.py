@@ -20,6 +20,7 @@ from app.pipeline.context import PipelineContext
 from app.pipeline.dead_letters import dead_letter
 from app.plugin_host import PluginHost, open_host
 from app.settings import Settings
+from app.stores.definitions import DefinitionStore
 from app.stores.events import ClickHouseEventStore, EventStore, SqlEventStore
 from app.stores.persons import PersonStore
 from app.stores.plugin_configs import enabled_configs
@@ -83,6 +84,7 @@ async def _open(
         persons=PersonStore(engine, lru_size=settings.DISTINCT_ID_LRU_SIZE),
         events=events(engine),
         plugins=host.runtime,
+        definitions=DefinitionStore(engine),
     )
     resources = Resources(context=context, engine=engine, host=host)
 

@@ -1,7 +1,7 @@
 """End-to-end throughput of the agent chain on the real broker, beside a bare passthrough.
 
     scripts/services.sh up && eval "$(scripts/services.sh env)"
-    .venv/bin/python benchmarks/chain.py [--events 50000]
+    .venv/bin/python benchmarks/chain.py [--events 50000] [--mode cluster|dev|both]
 
 Starts one `faust -A app worker` process (cluster mode, the example plugin installed for
 the team), pushes capture messages into a fresh input topic and waits until every event
@@ -100,6 +100,34 @@ async def delete_topics(bootstrap: str, names: list[str]) -> None:
         await admin.close()
 
 
+EMBEDDED_BATCH = 1_000  # capture messages per run of the embedded chain
+
+
+async def embedded_rate(count: int) -> float:
+    """The embedded mode (`plugin-server dev`: SQLite, chDB, the example plugin, no
+    servers): events/s of the same chain over the same messages, in batches."""
+    import tempfile
+
+    from app.dev import EXAMPLE, open_local
+    from app.embedded import run_chain
+    from app.settings import load_settings
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        settings = load_settings(DATA_DIR=data_dir)
+        _settings, resources, _dir = await open_local(settings, [str(EXAMPLE / "plugin")], {1})
+        try:
+            values = [
+                capture_message(team_id=1, distinct_id=f"user-{i % DISTINCT_IDS}", index=i)[1]
+                for i in range(count)
+            ]
+            started = time.perf_counter()
+            for start in range(0, count, EMBEDDED_BATCH):
+                await run_chain(resources.context, values[start : start + EMBEDDED_BATCH])
+            return count / (time.perf_counter() - started)
+        finally:
+            await resources.close()
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -108,7 +136,18 @@ def percentile(values: list[float], share: float) -> float:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument(
+        "--mode",
+        choices=["cluster", "dev", "both"],
+        default="cluster",
+        help="the worker on Kafka beside a passthrough, the embedded mode, or both",
+    )
     args = parser.parse_args()
+    dev_rate = await embedded_rate(args.events) if args.mode in ("dev", "both") else None
+    if args.mode == "dev":
+        print(f"{'pipeline':<44}{'events/s':>12}")
+        print(f"{'embedded chain (dev mode, 1 plugin)':<44}{dev_rate:>12,.0f}")
+        return
     bootstrap = os.environ.get("KAFKA_HOSTS", "127.0.0.1:19092")
     run_id = uuid.uuid4().hex[:8]
     input_topic = f"bench_{run_id}_input"
@@ -138,6 +177,8 @@ async def main() -> None:
     name = "agent chain (5 agents, 1 plugin, 1 worker)"
     print(f"{name:<44}{chain_rate:>12,.0f}{p50:>10,.0f}{p99:>10,.0f}")
     print(f"{'bare aiokafka+orjson passthrough':<44}{baseline:>12,.0f}{'':>10}{'':>10}")
+    if dev_rate is not None:
+        print(f"{'embedded chain (dev mode, 1 plugin)':<44}{dev_rate:>12,.0f}")
     print(
         f"\nchain / passthrough = {chain_rate / baseline:.2f}x  (aim: >= 0.25x, >= 10,000 events/s)"
     )

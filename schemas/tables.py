@@ -221,3 +221,28 @@ session_recording_events = Table(
     _now(),
     Index("ix_session_recording_events_session", "team_id", "session_id", "timestamp"),
 )
+
+
+# which event names and top-level property keys each team has sent (spec 5.2)
+event_definitions = Table(
+    "event_definitions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("team_id", Id, nullable=False),
+    Column("name", String(400), nullable=False),
+    Column("volume_30_day", Integer, nullable=True),
+    Column("query_usage_30_day", Integer, nullable=True),
+    UniqueConstraint("team_id", "name"),
+)
+
+property_definitions = Table(
+    "property_definitions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("team_id", Id, nullable=False),
+    Column("name", String(400), nullable=False),
+    Column("is_numerical", Boolean, nullable=False, server_default="0"),
+    Column("volume_30_day", Integer, nullable=True),
+    Column("query_usage_30_day", Integer, nullable=True),
+    UniqueConstraint("team_id", "name"),
+)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from app.stores.definitions import DefinitionStore
 from app.stores.events import EventStore
 from app.stores.persons import PersonStore
 from app.stores.teams import TeamStore
@@ -19,3 +20,4 @@ class PipelineContext:
     persons: PersonStore
     events: EventStore
     plugins: PluginRuntime
+    definitions: DefinitionStore

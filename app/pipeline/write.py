@@ -158,6 +158,7 @@ async def write_events(ctx: PipelineContext, events: list[dict[str, Any]]) -> St
     await ctx.persons.save_properties(changed.values())
     await ctx.events.write(rows)
     await ctx.events.write_recordings(recordings)
+    await ctx.definitions.record(rows)
     # the team's first stored event (the original's `ingested_event`, which the app reads)
     await ctx.teams.mark_ingested(
         {tid for tid in {r["team_id"] for r in rows} if not teams[tid].ingested_event}
