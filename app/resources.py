@@ -22,6 +22,7 @@ from app.plugin_host import PluginHost, open_host
 from app.settings import Settings
 from app.stores.definitions import DefinitionStore
 from app.stores.events import ClickHouseEventStore, EventStore, SqlEventStore
+from app.stores.groups import GroupStore
 from app.stores.persons import PersonStore
 from app.stores.plugin_configs import enabled_configs
 from app.stores.teams import TeamStore
@@ -85,6 +86,7 @@ async def _open(
         events=events(engine),
         plugins=host.runtime,
         definitions=DefinitionStore(engine),
+        groups=GroupStore(engine),
     )
     resources = Resources(context=context, engine=engine, host=host)
 

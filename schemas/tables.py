@@ -246,3 +246,28 @@ property_definitions = Table(
     Column("query_usage_30_day", Integer, nullable=True),
     UniqueConstraint("team_id", "name"),
 )
+
+
+# group types per team with their index (0..4), and the groups `$groupidentify` names
+group_type_mappings = Table(
+    "group_type_mappings",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("team_id", Id, nullable=False),
+    Column("group_type", String(400), nullable=False),
+    Column("group_type_index", Integer, nullable=False),
+    UniqueConstraint("team_id", "group_type", name="uq_group_type_mappings_team_id_type"),
+    UniqueConstraint("team_id", "group_type_index", name="uq_group_type_mappings_team_id_index"),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("team_id", Id, nullable=False),
+    Column("group_type_index", Integer, nullable=False),
+    Column("group_key", String(400), nullable=False),
+    Column("group_properties", Json, nullable=False, server_default="{}"),
+    _now(),
+    UniqueConstraint("team_id", "group_type_index", "group_key"),
+)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from app.stores.definitions import DefinitionStore
 from app.stores.events import EventStore
+from app.stores.groups import GroupStore
 from app.stores.persons import PersonStore
 from app.stores.teams import TeamStore
 
@@ -21,3 +22,4 @@ class PipelineContext:
     events: EventStore
     plugins: PluginRuntime
     definitions: DefinitionStore
+    groups: GroupStore

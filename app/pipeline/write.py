@@ -11,6 +11,7 @@ import orjson
 
 from app.pipeline.context import PipelineContext
 from app.pipeline.elements import elements_hash, take_elements
+from app.pipeline.groups import apply_groups
 from app.pipeline.known_teams import split_by_team
 from app.pipeline.output import StageOutput
 from app.pipeline.person_properties import apply_updates, with_derived_updates
@@ -144,6 +145,7 @@ async def write_events(ctx: PipelineContext, events: list[dict[str, Any]]) -> St
             recordings.append(recording_row(event, created_at))
             out.events.append(snapshot_event(event, person))
             continue
+        await apply_groups(ctx, event)
         elements, event["elements_chain"] = take_elements(properties)
         properties = with_derived_updates(properties)
         if event["event"] != "$groupidentify" and apply_updates(person.properties, properties):

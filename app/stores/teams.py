@@ -31,7 +31,7 @@ class TeamStore:
     async def get_many(self, team_ids: set[int]) -> dict[int, Team | None]:
         """Each team by id, `None` for a team that does not exist."""
         now = time.monotonic()
-        fresh = {
+        fresh: dict[int, Team | None] = {
             tid: hit[1]
             for tid in team_ids
             # a missing team is not a hit (as the original): it is asked for again, so a

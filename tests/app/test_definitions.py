@@ -2,45 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.stores.definitions import DefinitionStore
-from schemas.tables import event_definitions, metadata, property_definitions
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "sqlite":
-        engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path}/defs.db")
-        async with engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-        yield engine
-        await engine.dispose()
-        return
-    base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:55432/plugin_server")
-    url = "postgresql+asyncpg://" + base.partition("://")[2]
-    schema = f"d_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(url)
-    async with admin.begin() as conn:
-        await conn.execute(text(f"CREATE SCHEMA {schema}"))
-    await admin.dispose()
-    engine = create_async_engine(url, connect_args={"server_settings": {"search_path": schema}})
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    yield engine
-    await engine.dispose()
+from schemas.tables import event_definitions, property_definitions
 
 
 async def test_names_are_defined_once_per_team_and_numerical_by_the_first_value(
-    engine: AsyncEngine,
+    sql_engine: AsyncEngine,
 ) -> None:
+    engine = sql_engine
     store = DefinitionStore(engine)
     await store.record(
         [

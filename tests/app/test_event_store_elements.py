@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.pipeline.elements import elements_hash, elements_of
 from app.stores.events import SqlEventStore
-from schemas.tables import element_groups, elements, metadata
+from schemas.tables import element_groups, elements
 
 ELEMENTS = elements_of(
     [
@@ -22,27 +18,6 @@ ELEMENTS = elements_of(
         {"tag_name": "div", "nth_child": 1, "nth_of_type": 2, "$el_text": "💻"},
     ]
 )
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path}/events.db"
-    else:
-        base = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:55432/plugin_server")
-        url = "postgresql+asyncpg://" + base.partition("://")[2]
-    engine = create_async_engine(url)
-    schema = f"t_{uuid.uuid4().hex[:8]}"
-    async with engine.begin() as conn:
-        if request.param == "postgres":
-            await conn.execute(text(f"CREATE SCHEMA {schema}"))
-            await conn.execute(text(f"SET search_path TO {schema}"))
-        await conn.run_sync(metadata.create_all)
-    if request.param == "postgres":
-        await engine.dispose()
-        engine = create_async_engine(url, connect_args={"server_settings": {"search_path": schema}})
-    yield engine
-    await engine.dispose()
 
 
 def _row(team_id: int, with_elements: bool) -> dict[str, object]:
@@ -63,8 +38,9 @@ def _row(team_id: int, with_elements: bool) -> dict[str, object]:
 
 
 async def test_an_element_group_is_stored_once_per_team_with_its_elements(
-    engine: AsyncEngine,
+    sql_engine: AsyncEngine,
 ) -> None:
+    engine = sql_engine
     store = SqlEventStore(engine)
     await store.write([_row(1, True), _row(1, True), _row(1, False)])
     await store.write([_row(1, True), _row(2, True)])  # seen for team 1; new for team 2
@@ -80,8 +56,9 @@ async def test_an_element_group_is_stored_once_per_team_with_its_elements(
 
 
 async def test_session_recordings_round_trip_and_a_rewrite_adds_nothing(
-    engine: AsyncEngine,
+    sql_engine: AsyncEngine,
 ) -> None:
+    engine = sql_engine
     store = SqlEventStore(engine)
     now = datetime.now(UTC)
     row = {
