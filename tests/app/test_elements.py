@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
-import orjson
-
-from app.dev import open_local
 from app.embedded import run_chain
 from app.pipeline.elements import elements_chain, elements_hash, elements_of, take_elements
-from app.settings import load_settings
+from tests.app.pipeline_fixtures import capture, embedded
 
 ORIGINALS_TEST_ELEMENTS = [
     {"tag_name": "a", "nth_child": 1, "nth_of_type": 2, "attr__class": "btn btn-sm"},
@@ -68,21 +64,9 @@ def test_elements_leave_the_properties_and_an_empty_list_stays() -> None:
 async def test_an_autocapture_event_is_stored_with_its_chain_and_without_elements(
     tmp_path: Path,
 ) -> None:
-    settings = load_settings(DATA_DIR=str(tmp_path))
-    _settings, resources, _data_dir = await open_local(settings, [], {1})
-    try:
-        message = {
-            "distinct_id": "clicker",
-            "team_id": 1,
-            "uuid": str(uuid.uuid4()),
-            "now": "2026-11-23T10:00:00.000Z",
-            "data": orjson.dumps(
-                {"event": "$autocapture", "properties": {"$elements": ORIGINALS_TEST_ELEMENTS}}
-            ).decode(),
-        }
-        await run_chain(resources.context, [orjson.dumps(message)])
+    async with embedded(tmp_path) as resources:
+        properties = {"$elements": ORIGINALS_TEST_ELEMENTS}
+        await run_chain(resources.context, [capture("$autocapture", properties)])
         (stored,) = await resources.context.events.read(1)
-    finally:
-        await resources.close()
     assert stored["elements_chain"] == elements_chain(elements_of(ORIGINALS_TEST_ELEMENTS))
     assert "$elements" not in stored["properties"]

@@ -3,54 +3,34 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
-from typing import Any
 
-import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.dev import open_local
 from app.embedded import run_chain
-from app.settings import load_settings
 from app.stores.groups import GroupStore
-
-
-def _message(event: str, properties: dict[str, Any]) -> bytes:
-    return orjson.dumps(
-        {
-            "distinct_id": "member",
-            "team_id": 1,
-            "uuid": str(uuid.uuid4()),
-            "now": "2026-11-23T10:00:00.000Z",
-            "data": orjson.dumps({"event": event, "properties": properties}).decode(),
-        }
-    )
+from tests.app.pipeline_fixtures import capture, embedded
 
 
 async def test_group_types_get_indexes_events_carry_them_and_identify_stores_the_group(
     tmp_path: Path,
 ) -> None:
-    settings = load_settings(DATA_DIR=str(tmp_path))
-    _settings, resources, _data_dir = await open_local(settings, [], {1})
-    ctx = resources.context
-    try:
+    async with embedded(tmp_path) as resources:
+        ctx = resources.context
         identify = {"$group_type": "company", "$group_key": "acme", "$group_set": {"plan": "free"}}
         again = {**identify, "$group_set": {"seats": 3}}
         types = {f"type{i}": f"k{i}" for i in range(6)}  # one more than a team may have
         await run_chain(
             ctx,
             [
-                _message("$groupidentify", identify),
-                _message("$pageview", {"n": 1, "$groups": {"company": "acme", "project": "p1"}}),
-                _message("$groupidentify", again),  # replaces, does not merge
-                _message("$pageview", {"n": 3, "$groups": types}),
+                capture("$groupidentify", identify),
+                capture("$pageview", {"n": 1, "$groups": {"company": "acme", "project": "p1"}}),
+                capture("$groupidentify", again),  # replaces, does not merge
+                capture("$pageview", {"n": 3, "$groups": types}),
             ],
         )
         stored = {e["properties"].get("n"): e for e in await ctx.events.read(1)}
         groups = await ctx.groups.read(1)
-    finally:
-        await resources.close()
     pageview, many = stored[1]["properties"], stored[3]["properties"]
     assert pageview["$group_0"] == "acme" and pageview["$group_1"] == "p1"
     assert [many.get(f"$group_{i}") for i in range(2, 5)] == ["k0", "k1", "k2"]
