@@ -70,8 +70,11 @@ class LocalCluster:
         events_store: str = "clickhouse",
         owns_input_topic: bool = True,
         env: dict[str, str] | None = None,
+        plugin_config: dict[str, Any] | None = None,
     ) -> None:
-        """`owns_input_topic`: delete the input topic at the end too (the caller's otherwise)."""
+        """`owns_input_topic`: delete the input topic at the end too (the caller's otherwise);
+        `plugin_config`: the plugin's config over its defaults."""
+        self.plugin_config = dict(plugin_config or {})
         self.run_id = run_id
         self.input_topic = input_topic
         self.partitions = partitions
@@ -117,10 +120,15 @@ class LocalCluster:
             self._engine,
             source,
             team_id=self.team_id,
-            config=default_config(source.plugin_json),
+            config={**default_config(source.plugin_json), **self.plugin_config},
         )
+        await self.start_worker()
+        return self
+
+    async def start_worker(self) -> None:
+        """Start a worker process and wait until it stores an event."""
         started = time.monotonic()
-        with open(self.log_path, "wb") as log:
+        with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "app.cli", "worker"],
                 env=self.env,
@@ -133,7 +141,12 @@ class LocalCluster:
             await self._stop_worker()
             raise
         self.ready_seconds = time.monotonic() - started
-        return self
+
+    def kill_worker(self) -> None:
+        """`kill -9` the worker: no shutdown, no flush, no commit."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
 
     async def __aexit__(
         self, *exc: tuple[type[BaseException], BaseException, TracebackType]

@@ -206,9 +206,10 @@ class PluginRuntime:
                     await self._export(instance, batch)
         self._ensure_ticker()
 
-    async def flush_exports(self) -> None:
-        """Export every waiting batch now."""
-        for slot in list(self._slots.values()):
+    async def flush_exports(self, team_id: int | None = None) -> None:
+        """Export every waiting batch now (of one team's configs, with `team_id`)."""
+        slots = self._slots.values() if team_id is None else self._teams.get(team_id, ())
+        for slot in list(slots):
             if slot.instance is not None:
                 await self._flush_instance(slot.instance)
 

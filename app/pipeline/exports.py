@@ -1,4 +1,10 @@
-"""The exports stage: stored events to each team's `on_event` and export buffers."""
+"""The exports stage: stored events to each team's `on_event` and export buffers.
+
+A sink flushes before its offset moves: the team's export buffers are flushed at the end
+of every batch, so when the stage's input is acknowledged each of its events has been
+handed to `export_events` (or to its retry path). A worker that dies re-delivers only
+what it had not acknowledged yet.
+"""
 
 from __future__ import annotations
 
@@ -19,4 +25,5 @@ async def export_events(ctx: PipelineContext, events: list[dict[str, Any]]) -> S
         exported = [e for e in team_events if e["event"] != SNAPSHOT_EVENT]
         if exported:
             await ctx.plugins.export_events(team_id, exported)
+            await ctx.plugins.flush_exports(team_id)
     return StageOutput(events=events)
