@@ -45,6 +45,13 @@ def _batches(texts: list[str], max_events: int, max_bytes: int) -> list[list[str
     return batches
 
 
+def _size(text: str) -> int:
+    # bytes as sent; a text of at most a quarter of the limit in characters cannot be over
+    return (
+        len(text) if len(text) * 4 <= settings.KAFKA_MAX_MESSAGE_BATCH_SIZE else len(text.encode())
+    )
+
+
 def oversized(text: str, limit: int) -> DeadLetter:
     """The dead letter of a capture message too large to forward: its size, the limit, its
     team and uuid when it names them, and its first `OVERSIZED_KEPT_CHARS` characters."""
@@ -55,7 +62,7 @@ def oversized(text: str, limit: int) -> DeadLetter:
             event = {k: decoded.get(k) for k in ("team_id", "uuid", "distinct_id")}
     letter = dead_letter(
         "ingress",
-        f"capture message of {len(text):,} bytes is over the {limit:,}-byte limit of one "
+        f"capture message of {_size(text):,} bytes is over the {limit:,}-byte limit of one "
         "message between stages (KAFKA_MAX_MESSAGE_BATCH_SIZE)",
         event=event,
         raw=text[:OVERSIZED_KEPT_CHARS],
@@ -66,11 +73,12 @@ def oversized(text: str, limit: int) -> DeadLetter:
 async def _forward(partition: int, texts: list[str]) -> list[Awaitable[RecordMetadata]]:
     target = partition % settings.KAFKA_PARTITIONS
     limit = settings.KAFKA_MAX_MESSAGE_BATCH_SIZE
-    too_large = [oversized(t, limit) for t in texts if len(t) > limit]
+    too_large = [t for t in texts if _size(t) > limit]
     if too_large:
         # one message too large to forward costs only itself: the partition goes on
-        await send_output(None, StageOutput(dead_letters=too_large), target)
-        texts = [t for t in texts if len(t) <= limit]
+        letters = [oversized(t, limit) for t in too_large]
+        await send_output(None, StageOutput(dead_letters=letters), target)
+        texts = [t for t in texts if _size(t) <= limit]
     futures = []
     for batch in _batches(
         texts, settings.KAFKA_PRODUCER_MAX_QUEUE_SIZE, settings.KAFKA_MAX_MESSAGE_BATCH_SIZE
