@@ -3,6 +3,7 @@ ping key every few seconds, and `--healthcheck` passes while the key exists."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from importlib.metadata import version
 
@@ -10,23 +11,36 @@ import redis.asyncio as aioredis
 
 from app.settings import Settings
 
+log = logging.getLogger(__name__)
+
 PING_KEY = "@posthog-plugin-server/ping"
 VERSION_KEY = "@posthog-plugin-server/version"
 PING_INTERVAL_SECONDS = 5.0
 PING_TTL_SECONDS = 60  # a dead worker fails the healthcheck within a minute
+PING_TIMEOUT_SECONDS = 3.0  # a Redis that does not answer delays no other timer longer
 
 
 def server_version() -> str:
     return version("plugin-server")
 
 
-async def write_ping(settings: Settings) -> None:
-    client = aioredis.from_url(settings.REDIS_URL)
+async def write_ping(settings: Settings) -> bool:
+    """Refresh the ping key; False (and a warning) when Redis does not answer. Redis being
+    down must not stop a worker: the ping is for `--healthcheck`, not for ingestion."""
+    client = aioredis.from_url(
+        settings.REDIS_URL,
+        socket_connect_timeout=PING_TIMEOUT_SECONDS,
+        socket_timeout=PING_TIMEOUT_SECONDS,
+    )
     try:
         await client.set(PING_KEY, datetime.now(UTC).isoformat(), ex=PING_TTL_SECONDS)
         await client.set(VERSION_KEY, server_version())
+    except (aioredis.RedisError, OSError) as exc:
+        log.warning("could not write the health ping to Redis: %s", exc)
+        return False
     finally:
         await client.aclose()
+    return True
 
 
 async def check(settings: Settings) -> tuple[bool, str]:

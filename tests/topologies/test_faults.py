@@ -105,3 +105,18 @@ async def test_a_message_too_large_to_forward_costs_only_itself() -> None:
         more = messages(5, run + "c")
         await cluster.produce(more)
         await cluster.wait_for_events(25, timeout=60)
+
+
+async def test_a_stopped_redis_does_not_stop_the_worker() -> None:
+    run = uuid.uuid4().hex[:8]
+    async with LocalCluster(
+        run_id=run, input_topic=f"redis_{run}_input", events_store="postgres"
+    ) as cluster:
+        services("stop", "redis")
+        try:
+            await cluster.produce(messages(50, run))
+            await asyncio.sleep(OUTAGE_SECONDS)  # several health pings fail meanwhile
+            assert cluster.process is not None and cluster.process.poll() is None
+        finally:
+            services("start", "redis")
+        await cluster.wait_for_events(50, timeout=60)
