@@ -12,7 +12,7 @@ from typing import Any
 
 from app.pipeline.context import PipelineContext
 from app.pipeline.output import StageOutput
-from app.pipeline.write import SNAPSHOT_EVENT
+from plugin_runtime.delivery import SNAPSHOT_EVENT
 
 
 async def export_events(ctx: PipelineContext, events: list[dict[str, Any]]) -> StageOutput:

@@ -8,12 +8,13 @@ from typing import Any
 from app.pipeline.context import PipelineContext
 from app.pipeline.dead_letters import dead_letter
 from app.pipeline.output import StageOutput
+from plugin_runtime.delivery import SNAPSHOT_EVENT
 
 STAGE = "plugins"
 log = logging.getLogger(__name__)
 
 # session recordings never go through process_event (as in the original)
-_SKIPPED = frozenset({"$snapshot"})
+_SKIPPED = frozenset({SNAPSHOT_EVENT})
 
 
 async def run_plugins(ctx: PipelineContext, events: list[dict[str, Any]]) -> StageOutput:

@@ -17,9 +17,9 @@ from app.pipeline.output import StageOutput
 from app.pipeline.person_properties import apply_updates, with_derived_updates
 from app.pipeline.timestamps import parse_iso
 from app.stores.persons import Person
+from plugin_runtime.delivery import SNAPSHOT_EVENT  # a session recording, stored apart
 
 STAGE = "write"
-SNAPSHOT_EVENT = "$snapshot"  # a session recording, stored apart from the events
 
 
 @dataclass(frozen=True, slots=True)
