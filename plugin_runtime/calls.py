@@ -1,20 +1,17 @@
 """How one plugin function is called: a stack of small middlewares around the call.
 
-Each middleware does one thing (time limit, error recording, call statistics) and is
+Each middleware does one thing (error recording, progress for the watchdog) and is
 composed in `call_stack`, so the runner never grows `if`s for cross-cutting behaviour.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from plugin_runtime.error_recording import ErrorRecorder
 from plugin_runtime.errors import RetryError
-from plugin_runtime.sandbox.limits import Limits, call_bounded
 from plugin_runtime.types import PluginConfigRef
 
 
@@ -41,15 +38,6 @@ class CallMiddleware(Protocol):
     def __call__(self, call: PluginCall, proceed: Proceed) -> Any: ...
 
 
-def bounded_invoke(limits: Limits) -> Proceed:
-    """The innermost step: run the function under the time and memory limits."""
-
-    def invoke(call: PluginCall) -> Any:
-        return call_bounded(call.fn, *call.args, limits=limits)
-
-    return invoke
-
-
 class RecordErrors:
     """Record any unexpected exception against the plugin config, then re-raise it."""
 
@@ -64,40 +52,6 @@ class RecordErrors:
         except Exception as exc:
             self._recorder.record(call.ref, exc, call.event)
             raise
-
-
-@dataclass
-class MethodStats:
-    calls: int = 0
-    errors: int = 0
-    seconds: float = 0.0
-
-
-@dataclass
-class CallStats:
-    """Counts and time per (plugin config, method), for telemetry and `PluginRuntime.stats`."""
-
-    by_method: dict[tuple[int, str], MethodStats] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __call__(self, call: PluginCall, proceed: Proceed) -> Any:
-        started = time.perf_counter()
-        failed = False
-        try:
-            return proceed(call)
-        except BaseException:
-            failed = True
-            raise
-        finally:
-            elapsed = time.perf_counter() - started
-            key = (call.ref.plugin_config_id, call.method)
-            with self._lock:
-                stats = self.by_method.get(key)
-                if stats is None:
-                    stats = self.by_method[key] = MethodStats()
-                stats.calls += 1
-                stats.errors += failed
-                stats.seconds += elapsed
 
 
 def call_stack(middlewares: Sequence[CallMiddleware], invoke: Proceed) -> Proceed:

@@ -10,7 +10,6 @@ config that was running, and is replaced with the team's configs loaded again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import inspect
 import logging
@@ -21,7 +20,7 @@ from typing import Any
 from plugin_runtime.backends import RuntimeBackends
 from plugin_runtime.capabilities import EXPORT_RETRY_JOB, METHODS, SCHEDULED, python_name
 from plugin_runtime.chain import runs_in_chain
-from plugin_runtime.delivery import copy_events
+from plugin_runtime.delivery import copy_events, quietly
 from plugin_runtime.error_recording import ErrorRecorder
 from plugin_runtime.errors import UnknownJobError
 from plugin_runtime.exports import ExportFailure, export_with_retry, new_payload
@@ -294,7 +293,7 @@ class PluginRuntime:
         if instance is None or function not in SCHEDULED or not instance.has(function):
             log.warning("no scheduled task %r for plugin config %s", task, plugin_config_id)
             return
-        await self._executor.run(lambda: _quietly(instance.call, function))
+        await self._executor.run(lambda: quietly(instance.call, function))
 
     async def _current_instance(self, plugin_config_id: int) -> SandboxedInstance | None:
         slot = self._slots.get(plugin_config_id)
@@ -317,7 +316,7 @@ class PluginRuntime:
             error = UnknownJobError(f"plugin {instance.ref.plugin_name!r} defines no job {name!r}")
             await self._executor.run(lambda: self._recorder.record(instance.ref, error))
             return
-        await self._executor.run(lambda: _quietly(instance.call_job, name, payload))
+        await self._executor.run(lambda: quietly(instance.call_job, name, payload))
 
     # -- state the app reads -----------------------------------------------------------
 
@@ -369,12 +368,6 @@ def _by_team(slots: Any) -> dict[int, list[ConfigSlot]]:
     for team in teams.values():
         team.sort(key=lambda s: (s.record.order, s.record.id))
     return teams
-
-
-def _quietly(fn: Callable[..., Any], *args: Any) -> None:
-    # the call stack has recorded the error against the plugin config already
-    with contextlib.suppress(Exception):
-        fn(*args)
 
 
 def _marked(events: list[dict[str, Any]], failed: list[str]) -> list[dict[str, Any]]:

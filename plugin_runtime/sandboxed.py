@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from plugin_runtime.backends import RuntimeBackends
@@ -242,6 +242,3 @@ def _loaded(
             f"plugin {record.plugin.name!r}: the sandbox answered no load"
         ) from None
     return functions, jobs, kinds
-
-
-TeamFactory = Callable[[int], SandboxTeam]

@@ -99,7 +99,7 @@ def _plain_result(fn: Callable[..., Any], *args: Any) -> Any:
         # the common case, checked in one pass of C: already exact plain data
         orjson.dumps(result, option=_EXACT_JSON)
     except TypeError:
-        return orjson.loads(orjson.dumps(result, default=_lenient, option=orjson.OPT_NON_STR_KEYS))
+        return _rendered(result)
     return result
 
 
@@ -189,20 +189,24 @@ def _planned_calls(message: dict[str, Any]) -> int:
 
 
 def _lenient(value: Any) -> Any:
-    # a result that is not JSON data: what plugin objects render as, so one odd value does
+    # a value that is not JSON data: what plugin objects render as, so one odd value does
     # not lose a whole batch (str() runs plugin code here, under the worker's watchdog)
-    if isinstance(value, bytes | bytearray):
-        return protocol.b64(bytes(value))
-    if isinstance(value, tuple | set | frozenset):
-        return list(value)
-    return str(value)
+    try:
+        return protocol.plain_default(value)
+    except TypeError:
+        return str(value)
+
+
+def _rendered(value: Any) -> Any:
+    """`value` as plain data, plugin objects rendered as text."""
+    return orjson.loads(orjson.dumps(value, default=_lenient, option=orjson.OPT_NON_STR_KEYS))
 
 
 def _answer(channel: Channel, value: Any) -> None:
     try:
         channel.send({"done": value})
     except TypeError:
-        channel.send({"done": orjson.loads(orjson.dumps(value, default=_lenient))})
+        channel.send({"done": _rendered(value)})
 
 
 def _prepare() -> None:

@@ -115,10 +115,10 @@ def encode(message: Any) -> bytes:
     one over `MAX_FRAME_BYTES`.
 
     orjson encodes in C without calling methods of the values (a dict subclass is read as
-    a dict), so encoding runs no plugin code; `_plain_default` takes bytes, tuples, sets.
+    a dict), so encoding runs no plugin code; `plain_default` takes bytes, tuples, sets.
     """
     try:
-        body = orjson.dumps(message, default=_plain_default, option=orjson.OPT_NON_STR_KEYS)
+        body = orjson.dumps(message, default=plain_default, option=orjson.OPT_NON_STR_KEYS)
     except (TypeError, orjson.JSONEncodeError) as exc:
         raise TypeError(f"only JSON-like data can cross the sandbox boundary: {exc}") from None
     if len(body) > MAX_FRAME_BYTES:
@@ -185,7 +185,9 @@ class Receiver:
 # -- plain data -----------------------------------------------------------------------
 
 
-def _plain_default(value: Any) -> Any:
+def plain_default(value: Any) -> Any:
+    """orjson's `default` for the JSON-like values it does not encode itself; raises
+    TypeError for anything else."""
     # what orjson does not encode itself: bytes as base64 text, tuples and sets as lists
     if isinstance(value, bytes | bytearray):
         return base64.b64encode(value).decode()
