@@ -34,13 +34,13 @@ class ChainResult:
 
 
 async def run_chain(ctx: PipelineContext, raw_messages: Sequence[bytes | str]) -> ChainResult:
-    """Run capture messages through parse -> persons -> plugins -> write -> exports."""
+    """Run capture messages through parse -> plugins -> persons -> write -> exports."""
     result = ChainResult(received=len(raw_messages))
     out = parse_messages(raw_messages)
     result.dead_letters.extend(out.dead_letters)
     stages = (
-        ("persons", resolve_persons),
         ("plugins", run_plugins),
+        ("persons", resolve_persons),
         ("write", write_events),
         ("exports", export_events),
     )

@@ -23,8 +23,8 @@ DEAD_LETTER_TOPIC = "events_dead_letter_queue"  # the original's name
 # ingress makes of the input topic; a replayed capture message goes to the input topic)
 STAGE_TOPICS = {
     "parse": "parse",
-    "persons": "persons",
     "plugins": "plugins",
+    "persons": "persons",
     "write": "write",
     "exports": "events_written",
 }

@@ -82,7 +82,7 @@ async def _open(
     host = open_host(settings, blocking, embedded=embedded, on_export_failure=route_export_failure)
     context = PipelineContext(
         teams=TeamStore(engine),
-        persons=PersonStore(engine, lru_size=settings.DISTINCT_ID_LRU_SIZE),
+        persons=PersonStore(engine),
         events=events(engine),
         plugins=host.runtime,
         definitions=DefinitionStore(engine),

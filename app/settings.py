@@ -110,9 +110,6 @@ class Settings(BaseSettings):
     PLUGINS_RELOAD_PUBSUB_CHANNEL: str = Field(
         "reload-plugins", description="Redis channel for reload events"
     )
-    DISTINCT_ID_LRU_SIZE: int = Field(
-        10_000, ge=0, description="size of persons distinct ID LRU cache"
-    )
 
     # --- GeoIP, logging, modes -------------------------------------------------------------
     FETCH_ALLOWED_HOSTS: str = Field(

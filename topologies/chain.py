@@ -1,4 +1,4 @@
-"""The ingestion chain: parse -> persons -> plugins -> write -> exports.
+"""The ingestion chain: parse -> plugins -> persons -> write -> exports.
 
 Each agent reads batches from its own topic, runs its stage from `app.pipeline`, and
 sends the result to the next topic on the same partition.
@@ -37,7 +37,7 @@ Stage = Callable[[PipelineContext, list[dict[str, Any]]], Awaitable[StageOutput]
 async def parse(stream: Any) -> None:
     async for message in stream.events():
         out = parse_messages(message.value.messages)
-        await send_output(persons_topic, out, message.message.partition)
+        await send_output(plugins_topic, out, message.message.partition)
 
 
 def stage_agent(name: str, source: TopicT, stage: Stage, target: TopicT | None) -> AgentT[Any]:
@@ -54,7 +54,7 @@ def stage_agent(name: str, source: TopicT, stage: Stage, target: TopicT | None) 
     return app.agent(source, name=f"topologies.chain.{name}")(run)
 
 
-persons = stage_agent("persons", persons_topic, resolve_persons, plugins_topic)
-plugins = stage_agent("plugins", plugins_topic, run_plugins, write_topic)
+plugins = stage_agent("plugins", plugins_topic, run_plugins, persons_topic)
+persons = stage_agent("persons", persons_topic, resolve_persons, write_topic)
 write = stage_agent("write", write_topic, write_events, written_topic)
 exports = stage_agent("exports", written_topic, export_events, None)

@@ -23,8 +23,8 @@ def _stage_topic(stage: str, value_type: type) -> TopicT:
 
 
 parse_topic = _stage_topic("parse", CaptureBatch)
-persons_topic = _stage_topic("persons", EventBatch)
 plugins_topic = _stage_topic("plugins", EventBatch)
+persons_topic = _stage_topic("persons", EventBatch)
 write_topic = _stage_topic("write", EventBatch)
 written_topic = _stage_topic("exports", EventBatch)
 dead_letter_topic = app.topic(DEAD_LETTER_TOPIC, value_type=DeadLetter, internal=True)
@@ -32,7 +32,7 @@ dead_letter_topic = app.topic(DEAD_LETTER_TOPIC, value_type=DeadLetter, internal
 
 def all_topic_names() -> list[str]:
     """Every topic the worker reads or writes, the input topic included."""
-    stages = (parse_topic, persons_topic, plugins_topic, write_topic, written_topic)
+    stages = (parse_topic, plugins_topic, persons_topic, write_topic, written_topic)
     return [
         settings.KAFKA_CONSUMPTION_TOPIC,
         dead_letter_topic.get_topic_name(),

@@ -5,10 +5,10 @@ event).
 or not yet migrated gives: connection and timeout errors of every client we use, the
 Postgres classes for connections (08), resources (53), operator intervention (57),
 system errors (58), rolled-back transactions (40), missing objects (42, 3D) and
-authorisation (28), the ClickHouse codes of the same kinds, and Kafka errors marked
-retriable. Anything else is taken to be about the data of the batch. The exception chain
-is searched, since store wrappers (`ClickHouseError`, SQLAlchemy's) carry the driver's
-error as their cause.
+authorisation (28), the ClickHouse codes of the same kinds, Kafka errors marked
+retriable, and `Contended` (other writers kept winning a race). Anything else is taken
+to be about the data of the batch. The exception chain is searched, since store
+wrappers (`ClickHouseError`, SQLAlchemy's) carry the driver's error as their cause.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ _REDIS_UNAVAILABLE = frozenset({"ConnectionError", "TimeoutError", "BusyLoadingE
 _SQLITE_BUSY = ("database is locked", "database is busy", "unable to open database")
 
 
+class Contended(Exception):
+    """Other writers kept changing what a stage read before it could write: wait, retry."""
+
+
 def is_infrastructure(exc: BaseException) -> bool:
     """Whether `exc` says a server (or its schema) is not there, rather than the data is bad."""
     seen: set[int] = set()
@@ -41,7 +45,7 @@ def is_infrastructure(exc: BaseException) -> bool:
 
 
 def _infrastructure(exc: BaseException) -> bool:
-    if isinstance(exc, OSError | EOFError | asyncio.TimeoutError | ConnectionError):
+    if isinstance(exc, Contended | OSError | EOFError | asyncio.TimeoutError | ConnectionError):
         return True
     sqlstate = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
     if isinstance(sqlstate, str) and sqlstate[:2] in _POSTGRES_CLASSES:

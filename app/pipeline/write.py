@@ -1,9 +1,9 @@
-"""The write stage: person properties first, then the event rows, then the stored events
-for the exports stage."""
+"""The write stage: the event rows (with each event's person as the persons stage left
+it), session recordings, groups and definitions, then the stored events for the exports
+stage."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,32 +14,31 @@ from app.pipeline.elements import elements_hash, take_elements
 from app.pipeline.groups import apply_groups
 from app.pipeline.known_teams import split_by_team
 from app.pipeline.output import StageOutput
-from app.pipeline.person_properties import apply_updates, with_derived_updates
+from app.pipeline.persons import attach_persons
 from app.pipeline.timestamps import parse_iso
-from app.stores.persons import Person
 from plugin_runtime.delivery import SNAPSHOT_EVENT  # a session recording, stored apart
 
 STAGE = "write"
 
 
-@dataclass(frozen=True, slots=True)
-class PersonSnapshot:
-    """A person's properties as of an event, shared by its events until they change."""
+class PersonJson:
+    """A person's properties as JSON text, encoded once for all the events sharing them."""
 
-    properties: dict[str, Any]
-    json: str
+    def __init__(self) -> None:
+        self._texts: dict[int, tuple[dict[str, Any], str]] = {}
 
-    @classmethod
-    def of(cls, person: Person) -> PersonSnapshot:
-        properties = dict(person.properties)
-        return cls(properties, orjson.dumps(properties).decode())
+    def __call__(self, person: dict[str, Any]) -> str:
+        properties = person["properties"]
+        known = self._texts.get(id(properties))
+        if known is None or known[0] is not properties:
+            known = self._texts[id(properties)] = (properties, orjson.dumps(properties).decode())
+        return known[1]
 
 
 def stored_row(
     event: dict[str, Any],
     properties: dict[str, Any],
-    person: Person,
-    snapshot: PersonSnapshot,
+    person_json: str,
     created_at: datetime,
     elements: list[dict[str, Any]],
 ) -> dict[str, Any]:
@@ -56,18 +55,14 @@ def stored_row(
         "distinct_id": event["distinct_id"],
         "elements_chain": event.get("elements_chain") or "",
         "created_at": created_at,
-        "person_id": person.uuid,
-        "person_properties": snapshot.json,
-        "person_created_at": person.created_at,
+        "person_id": event["person"]["uuid"],
+        "person_properties": person_json,
+        "person_created_at": parse_iso(event["person"]["created_at"]),
     }
 
 
 def stored_event(
-    event: dict[str, Any],
-    row: dict[str, Any],
-    person: Person,
-    snapshot: PersonSnapshot,
-    elements: list[dict[str, Any]],
+    event: dict[str, Any], row: dict[str, Any], elements: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """The event as `on_event` and `export_events` see it: stored form, with its person."""
     return {
@@ -82,11 +77,7 @@ def stored_event(
         "now": event.get("now"),
         "sent_at": event.get("sent_at"),
         "elements": elements,
-        "person": {
-            "uuid": person.uuid,
-            "properties": snapshot.properties,
-            "created_at": person.created_at_iso,
-        },
+        "person": event["person"],
     }
 
 
@@ -106,17 +97,13 @@ def recording_row(event: dict[str, Any], created_at: datetime) -> dict[str, Any]
     }
 
 
-def snapshot_event(event: dict[str, Any], person: Person) -> dict[str, Any]:
+def snapshot_event(event: dict[str, Any]) -> dict[str, Any]:
     """A stored `$snapshot` as `on_snapshot` sees it."""
     return {
         **{k: event.get(k) for k in ("uuid", "event", "distinct_id", "team_id", "properties")},
         **{k: event.get(k) for k in ("timestamp", "ip", "site_url", "now", "sent_at")},
         "elements": [],
-        "person": {
-            "uuid": person.uuid,
-            "properties": dict(person.properties),
-            "created_at": person.created_at_iso,
-        },
+        "person": event["person"],
     }
 
 
@@ -127,37 +114,26 @@ async def write_events(ctx: PipelineContext, events: list[dict[str, Any]]) -> St
     """
     teams, out = await split_by_team(ctx, STAGE, events)
     known, out.events = out.events, []
-    # a plugin may have changed the distinct id, so persons are looked up again here
-    person_ids = await ctx.persons.ensure({(e["team_id"], e["distinct_id"]) for e in known})
-    people = await ctx.persons.load(person_ids.values())
-    changed: dict[int, Person] = {}
-    snapshots: dict[int, PersonSnapshot] = {}
+    # events from before the persons stage came first (a replayed dead letter) get theirs
+    await attach_persons(ctx, [e for e in known if "person" not in e])
+    person_json = PersonJson()
     created_at = datetime.now(UTC)
     rows = []
     recordings: list[dict[str, Any]] = []
     for event in known:
+        if event["event"] == SNAPSHOT_EVENT:
+            # a session recording: no event row, no $ip
+            recordings.append(recording_row(event, created_at))
+            out.events.append(snapshot_event(event))
+            continue
         properties = event["properties"]
         if event.get("ip") and not teams[event["team_id"]].anonymize_ips:
             properties.setdefault("$ip", event["ip"])
-        person = people[person_ids[(event["team_id"], event["distinct_id"])]]
-        if event["event"] == SNAPSHOT_EVENT:
-            # a session recording: no event row, no $ip, no person property updates
-            recordings.append(recording_row(event, created_at))
-            out.events.append(snapshot_event(event, person))
-            continue
         await apply_groups(ctx, event)
         elements, event["elements_chain"] = take_elements(properties)
-        properties = with_derived_updates(properties)
-        if event["event"] != "$groupidentify" and apply_updates(person.properties, properties):
-            changed[person.id] = person
-            snapshots.pop(person.id, None)
-        snapshot = snapshots.get(person.id)
-        if snapshot is None:
-            snapshot = snapshots[person.id] = PersonSnapshot.of(person)
-        row = stored_row(event, properties, person, snapshot, created_at, elements)
+        row = stored_row(event, properties, person_json(event["person"]), created_at, elements)
         rows.append(row)
-        out.events.append(stored_event(event, row, person, snapshot, elements))
-    await ctx.persons.save_properties(changed.values())
+        out.events.append(stored_event(event, row, elements))
     await ctx.events.write(rows)
     await ctx.events.write_recordings(recordings)
     await ctx.definitions.record(rows)

@@ -10,7 +10,6 @@ def test_defaults_match_the_original_configuration_table(monkeypatch: pytest.Mon
     assert settings.KAFKA_CONSUMPTION_TOPIC == "events_plugin_ingestion"
     assert settings.SCHEDULE_LOCK_TTL == 60
     assert settings.PLUGINS_RELOAD_PUBSUB_CHANNEL == "reload-plugins"
-    assert settings.DISTINCT_ID_LRU_SIZE == 10_000
     assert settings.KAFKA_MAX_MESSAGE_BATCH_SIZE == 900_000
     assert settings.TASK_TIMEOUT == 30.0
 
