@@ -26,6 +26,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from app.kafka_topics import DEAD_LETTER_TOPIC, stage_topic
 from app.pipeline.dead_letters import REPLAY_KEY
+from app.pipeline.positions import POSITION_KEY
 from app.settings import Settings
 
 POLL_MS = 1_000  # one read of the dead-letter topic waits at most this long
@@ -109,8 +110,9 @@ def _target(settings: Settings, letter: dict[str, Any]) -> tuple[str, bytes] | N
     stage, payload = letter.get("stage"), letter.get("payload")
     if stage in NOT_REPLAYABLE or not isinstance(payload, dict):
         return None
+    # a replayed event is delivered to the exports stage whatever it delivered before
     marked = {
-        **payload,
+        **{k: v for k, v in payload.items() if k != POSITION_KEY},
         REPLAY_KEY: {
             "attempt": letter.get("attempt") or 1,
             "first_failure": letter.get("first_failure") or letter.get("error_timestamp"),

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
+import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.connections import async_engine, sync_engine
@@ -21,6 +22,7 @@ from app.pipeline.dead_letters import dead_letter
 from app.plugin_host import PluginHost, open_host
 from app.settings import Settings
 from app.stores.definitions import DefinitionStore
+from app.stores.delivery_marks import DeliveryMarks
 from app.stores.events import ClickHouseEventStore, EventStore, SqlEventStore
 from app.stores.groups import GroupStore
 from app.stores.persons import PersonStore
@@ -64,6 +66,12 @@ def export_dead_letter(failure: ExportFailure) -> list[DeadLetter]:
     return [dead_letter("exports", reason, event=event) for event in failure.events]
 
 
+def delivery_marks(settings: Settings) -> DeliveryMarks:
+    """The cluster's marks of what the exports stage delivered, in Redis."""
+    client = aioredis.from_url(settings.REDIS_URL, socket_connect_timeout=3, socket_timeout=3)
+    return DeliveryMarks(client, key=f"plugin-server:delivered:{settings.KAFKA_CONSUMPTION_TOPIC}")
+
+
 async def _open(
     settings: Settings,
     events: EventStoreFactory,
@@ -80,6 +88,7 @@ async def _open(
                 await on_dead_letter(letter)
 
     host = open_host(settings, blocking, embedded=embedded, on_export_failure=route_export_failure)
+    delivered = DeliveryMarks() if embedded else delivery_marks(settings)
     context = PipelineContext(
         teams=TeamStore(engine),
         persons=PersonStore(engine),
@@ -87,8 +96,10 @@ async def _open(
         plugins=host.runtime,
         definitions=DefinitionStore(engine),
         groups=GroupStore(engine),
+        delivered=delivered,
     )
     resources = Resources(context=context, engine=engine, host=host)
+    resources.closers.append(delivered.close)
 
     async def dispose() -> None:
         await engine.dispose()

@@ -68,6 +68,8 @@ class DeadLetter(faust.Record, serializer="orjson", include_metadata=False):
 
 
 class CaptureBatch(faust.Record, serializer="orjson", include_metadata=False):
-    """Capture messages of one input partition as they arrived (JSON text each)."""
+    """Capture messages of one input partition as they arrived (JSON text each), with
+    where each was: [input partition, offset, message timestamp in ms]."""
 
     messages: list[str]
+    positions: list[list[int]] | None = None

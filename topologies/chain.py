@@ -36,7 +36,7 @@ Stage = Callable[[PipelineContext, list[dict[str, Any]]], Awaitable[StageOutput]
 @app.agent(parse_topic)
 async def parse(stream: Any) -> None:
     async for message in stream.events():
-        out = parse_messages(message.value.messages)
+        out = parse_messages(message.value.messages, message.value.positions)
         await send_output(plugins_topic, out, message.message.partition)
 
 

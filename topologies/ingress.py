@@ -33,15 +33,19 @@ OVERSIZED_KEPT_CHARS = 10_000  # of a message too large to forward, kept in its 
 INGRESS_GROUP = f"{APP_ID}-ingestion"
 
 
-def _batches(texts: list[str], max_events: int, max_bytes: int) -> list[list[str]]:
-    batches: list[list[str]] = [[]]
+Received = tuple[str, list[int]]  # a capture message and [partition, offset, timestamp]
+
+
+def _batches(messages: list[Received], max_events: int, max_bytes: int) -> list[list[Received]]:
+    batches: list[list[Received]] = [[]]
     size = 0
-    for text in texts:
+    for message in messages:
+        text = message[0]
         if batches[-1] and (len(batches[-1]) >= max_events or size + len(text) > max_bytes):
             batches.append([])
             size = 0
-        batches[-1].append(text)
-        size += len(text) + 4
+        batches[-1].append(message)
+        size += len(text) + 20
     return batches
 
 
@@ -70,24 +74,25 @@ def oversized(text: str, limit: int) -> DeadLetter:
     return letter
 
 
-async def _forward(partition: int, texts: list[str]) -> list[Awaitable[RecordMetadata]]:
+async def _forward(partition: int, messages: list[Received]) -> list[Awaitable[RecordMetadata]]:
     target = partition % settings.KAFKA_PARTITIONS
     limit = settings.KAFKA_MAX_MESSAGE_BATCH_SIZE
-    too_large = [t for t in texts if _size(t) > limit]
+    too_large = [text for text, _ in messages if _size(text) > limit]
     if too_large:
         # one message too large to forward costs only itself: the partition goes on
         letters = [oversized(t, limit) for t in too_large]
         await send_output(None, StageOutput(dead_letters=letters), target)
-        texts = [t for t in texts if _size(t) <= limit]
+        messages = [m for m in messages if _size(m[0]) <= limit]
     futures = []
     for batch in _batches(
-        texts, settings.KAFKA_PRODUCER_MAX_QUEUE_SIZE, settings.KAFKA_MAX_MESSAGE_BATCH_SIZE
+        messages, settings.KAFKA_PRODUCER_MAX_QUEUE_SIZE, settings.KAFKA_MAX_MESSAGE_BATCH_SIZE
     ):
+        value = CaptureBatch(messages=[m[0] for m in batch], positions=[m[1] for m in batch])
         futures.append(
             await app.producer.send(
                 topic=parse_topic.get_topic_name(),
                 key=None,
-                value=CaptureBatch(messages=batch).dumps(),
+                value=value.dumps(),
                 partition=target,
                 timestamp=None,
                 headers=None,
@@ -117,11 +122,14 @@ async def ingest_capture_messages() -> None:
             deliveries = []
             offsets: dict[TopicPartition, int] = {}
             for tp, records in polled.items():
-                texts = [
-                    r.value.decode("utf-8", "replace") if r.value is not None else "null"
+                received = [
+                    (
+                        r.value.decode("utf-8", "replace") if r.value is not None else "null",
+                        [tp.partition, r.offset, r.timestamp],
+                    )
                     for r in records
                 ]
-                deliveries.extend(await _forward(tp.partition, texts))
+                deliveries.extend(await _forward(tp.partition, received))
                 offsets[tp] = records[-1].offset + 1
             await asyncio.gather(*deliveries)
             await consumer.commit(offsets)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from app.stores.definitions import DefinitionStore
+from app.stores.delivery_marks import DeliveryMarks
 from app.stores.events import EventStore
 from app.stores.groups import GroupStore
 from app.stores.persons import PersonStore
@@ -23,3 +24,4 @@ class PipelineContext:
     plugins: PluginRuntime
     definitions: DefinitionStore
     groups: GroupStore
+    delivered: DeliveryMarks

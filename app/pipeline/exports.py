@@ -2,8 +2,10 @@
 
 A sink flushes before its offset moves: the team's export buffers are flushed at the end
 of every batch, so when the stage's input is acknowledged each of its events has been
-handed to `export_events` (or to its retry path). A worker that dies re-delivers only
-what it had not acknowledged yet.
+handed to `export_events` (or to its retry path). Events the stage delivered before
+(an earlier stage died and sent its last batches again) are recognised by their input
+position and not delivered again (`app.pipeline.positions`), so a worker that dies costs
+at most the batch it was delivering.
 """
 
 from __future__ import annotations
@@ -12,13 +14,17 @@ from typing import Any
 
 from app.pipeline.context import PipelineContext
 from app.pipeline.output import StageOutput
+from app.pipeline.positions import detach, highest, position_of
 from plugin_runtime.delivery import SNAPSHOT_EVENT
 
 
 async def export_events(ctx: PipelineContext, events: list[dict[str, Any]]) -> StageOutput:
     """Hand stored events to the plugins; plugin errors are recorded by the runtime."""
+    fresh = await _not_delivered(ctx, events)
+    delivered = highest(fresh)
+    detach(fresh)  # plugins never see positions
     by_team: dict[int, list[dict[str, Any]]] = {}
-    for event in events:
+    for event in fresh:
         by_team.setdefault(event["team_id"], []).append(event)
     for team_id, team_events in by_team.items():
         await ctx.plugins.on_events(team_id, team_events)  # on_snapshot for recordings
@@ -26,4 +32,22 @@ async def export_events(ctx: PipelineContext, events: list[dict[str, Any]]) -> S
         if exported:
             await ctx.plugins.export_events(team_id, exported)
             await ctx.plugins.flush_exports(team_id)
+    await ctx.delivered.advance(delivered)
     return StageOutput(events=events)
+
+
+async def _not_delivered(
+    ctx: PipelineContext, events: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    positions = [position_of(e) for e in events]
+    partitions = {p.partition for p in positions if p is not None}
+    if not partitions:
+        return events
+    marks = await ctx.delivered.get(partitions)
+    return [
+        event
+        for event, position in zip(events, positions, strict=True)
+        if position is None
+        or (mark := marks.get(position.partition)) is None
+        or not mark.covers(position)
+    ]

@@ -11,6 +11,7 @@ import orjson
 
 from app.pipeline.dead_letters import dead_letter
 from app.pipeline.output import StageOutput
+from app.pipeline.positions import POSITION_KEY
 from app.pipeline.storable import (
     OutOfRange,
     check_timestamp,
@@ -118,10 +119,15 @@ def _read_time(event: dict[str, Any], key: str, *, default: datetime | None) -> 
         raise InvalidEvent(f"{key} is not ISO-8601: {value!r}") from None
 
 
-def parse_messages(raw_messages: Sequence[bytes | str]) -> StageOutput:
-    """Decode and validate capture messages; each bad one becomes a dead letter."""
+def parse_messages(
+    raw_messages: Sequence[bytes | str], positions: Sequence[list[int]] | None = None
+) -> StageOutput:
+    """Decode and validate capture messages; each bad one becomes a dead letter.
+
+    `positions` are the messages' [input partition, offset], which their events keep.
+    """
     out = StageOutput()
-    for raw in raw_messages:
+    for index, raw in enumerate(raw_messages):
         try:
             message = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -137,5 +143,11 @@ def parse_messages(raw_messages: Sequence[bytes | str]) -> StageOutput:
         except InvalidEvent as exc:
             out.dead_letters.append(dead_letter(STAGE, str(exc), event=message, raw=raw))
             continue
-        out.events.append(without_nul(event) if may_hold_nul(raw) else event)
+        if may_hold_nul(raw):
+            event = without_nul(event)
+        if positions is not None:
+            event[POSITION_KEY] = positions[index]
+        else:
+            event.pop(POSITION_KEY, None)  # only the input topic says where an event was
+        out.events.append(event)
     return out

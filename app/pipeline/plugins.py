@@ -8,6 +8,7 @@ from typing import Any
 from app.pipeline.context import PipelineContext
 from app.pipeline.dead_letters import dead_letter
 from app.pipeline.output import StageOutput
+from app.pipeline.positions import detach, reattach
 from plugin_runtime.delivery import SNAPSHOT_EVENT
 
 STAGE = "plugins"
@@ -31,10 +32,15 @@ async def run_plugins(ctx: PipelineContext, events: list[dict[str, Any]]) -> Sta
         else:
             by_team.setdefault(event["team_id"], []).append(event)
     for team_id, team_events in by_team.items():
+        positions = detach(team_events)  # plugins never see them
         try:
-            out.events.extend(await ctx.plugins.process_events(team_id, team_events))
+            kept = await ctx.plugins.process_events(team_id, team_events)
         except Exception as exc:
             log.exception("plugin chain of team %s failed", team_id)
             reason = f"plugin chain failed: {type(exc).__name__}: {exc}"
+            reattach(team_events, positions)
             out.dead_letters.extend(dead_letter(STAGE, reason, event=e) for e in team_events)
+            continue
+        reattach(kept, positions)
+        out.events.extend(kept)
     return out

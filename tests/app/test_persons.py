@@ -22,6 +22,7 @@ from app.pipeline.parse import parse_messages
 from app.pipeline.persons import attach_persons, resolve_persons
 from app.pipeline.write import write_events
 from app.stores.definitions import DefinitionStore
+from app.stores.delivery_marks import DeliveryMarks
 from app.stores.events import SqlEventStore
 from app.stores.groups import GroupStore
 from app.stores.persons import Person, PersonStore
@@ -41,6 +42,7 @@ def stores(engine: AsyncEngine) -> PipelineContext:
         plugins=cast(Any, None),
         definitions=DefinitionStore(engine),
         groups=GroupStore(engine),
+        delivered=DeliveryMarks(),
     )
 
 
