@@ -2,7 +2,7 @@
 
 Modes, in the original's order of precedence: --help, --version, --healthcheck,
 --migrate, --idle (or PLUGIN_SERVER_IDLE); then the subcommands `dev`, `worker`,
-`ingest FILE`, `plugin test PATH`.
+`ingest FILE`, `replay`, `team create|list|set`, `plugin test PATH`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from app.settings import Settings, SettingsError, load_settings
 
@@ -29,6 +30,9 @@ commands:
   worker              cluster mode: a Faust worker on Kafka (same as `faust -A app worker`)
   ingest FILE         run the embedded pipeline over a JSON-lines file of capture messages
   replay [filters]    publish dead letters again to the stage that failed on them
+  team create NAME    create a team; prints its id and API key (on DATABASE_URL)
+  team list           every team with its settings
+  team set ID k=v...  change a team's settings (name, anonymize_ips)
   plugin test PATH    run a plugin folder on sample events and print results and logs
 """
 
@@ -111,6 +115,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="count what would be replayed, publish nothing"
     )
 
+    team = commands.add_parser("team", help="create, list and configure teams")
+    team_commands = team.add_subparsers(dest="team_command", metavar="ACTION", required=True)
+    team_create = team_commands.add_parser("create", help="create a team with an API key")
+    team_create.add_argument("name", help="the team's name")
+    team_commands.add_parser("list", help="every team with its settings")
+    team_set = team_commands.add_parser(
+        "set",
+        help="change a team's settings",
+        description="Change a team's settings; running workers see the change within 30 s.",
+    )
+    team_set.add_argument("team_id", type=int, metavar="ID")
+    team_set.add_argument(
+        "assignments", nargs="+", metavar="KEY=VALUE", help="name=TEXT or anonymize_ips=true|false"
+    )
+
     plugin = commands.add_parser("plugin", help="plugin authoring tools")
     plugin_commands = plugin.add_subparsers(dest="plugin_command", metavar="COMMAND", required=True)
     plugin_test = plugin_commands.add_parser("test", help="run a plugin on sample events")
@@ -142,6 +161,29 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
     )
     replay(settings, selection, dry_run=args.dry_run)
     return 0
+
+
+def _team(settings: Settings, args: argparse.Namespace) -> int:
+    from app.admin.run import run_admin
+    from app.admin.teams import create_team, list_teams, parse_assignments, set_team
+
+    async def run(engine: Any) -> list[str]:
+        if args.team_command == "create":
+            team = await create_team(engine, args.name)
+            return [f"team_id: {team.id}", f"api_key: {team.api_token}"]
+        if args.team_command == "set":
+            team = await set_team(engine, args.team_id, parse_assignments(args.assignments))
+            anonymize = str(team.anonymize_ips).lower()
+            return [f"team {team.id}: name={team.name!r} anonymize_ips={anonymize}"]
+        rows = [f"{'id':>6}  {'anonymize_ips':<13}  {'ingested':<8}  name"]
+        for t in await list_teams(engine):
+            rows.append(
+                f"{t.id:>6}  {str(t.anonymize_ips).lower():<13}  "
+                f"{str(t.ingested_event).lower():<8}  {t.name}"
+            )
+        return rows
+
+    return run_admin(settings, run)
 
 
 def _run_worker(settings: Settings, extra: Sequence[str]) -> int:
@@ -208,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run_ingest(settings, args))
     if args.command == "replay":
         return _replay(settings, args)
+    if args.command == "team":
+        return _team(settings, args)
     if args.command == "plugin":
         from plugin_runtime.authoring import run_plugin_test
 

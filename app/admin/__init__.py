@@ -1,0 +1,1 @@
+"""Operator commands over the stores: teams (and, to come, plugins)."""
