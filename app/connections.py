@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+import redis.asyncio as aioredis
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -61,6 +62,18 @@ def async_engine(settings: Settings) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True, **_JSON)
+
+
+REDIS_TIMEOUT_SECONDS = 3.0  # a Redis that does not answer holds up no stage longer
+
+
+def async_redis(settings: Settings) -> aioredis.Redis:
+    """A client of `REDIS_URL` whose connects and calls give up after a few seconds."""
+    return aioredis.from_url(
+        settings.REDIS_URL,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+    )
 
 
 def sync_engine(settings: Settings) -> Engine:

@@ -9,6 +9,7 @@ from importlib.metadata import version
 
 import redis.asyncio as aioredis
 
+from app.connections import async_redis
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -17,7 +18,6 @@ PING_KEY = "@posthog-plugin-server/ping"
 VERSION_KEY = "@posthog-plugin-server/version"
 PING_INTERVAL_SECONDS = 5.0
 PING_TTL_SECONDS = 60  # a dead worker fails the healthcheck within a minute
-PING_TIMEOUT_SECONDS = 3.0  # a Redis that does not answer delays no other timer longer
 
 
 def server_version() -> str:
@@ -27,11 +27,7 @@ def server_version() -> str:
 async def write_ping(settings: Settings) -> bool:
     """Refresh the ping key; False (and a warning) when Redis does not answer. Redis being
     down must not stop a worker: the ping is for `--healthcheck`, not for ingestion."""
-    client = aioredis.from_url(
-        settings.REDIS_URL,
-        socket_connect_timeout=PING_TIMEOUT_SECONDS,
-        socket_timeout=PING_TIMEOUT_SECONDS,
-    )
+    client = async_redis(settings)
     try:
         await client.set(PING_KEY, datetime.now(UTC).isoformat(), ex=PING_TTL_SECONDS)
         await client.set(VERSION_KEY, server_version())
@@ -45,7 +41,7 @@ async def write_ping(settings: Settings) -> bool:
 
 async def check(settings: Settings) -> tuple[bool, str]:
     """(healthy, what was found): healthy while a worker's ping is in Redis."""
-    client = aioredis.from_url(settings.REDIS_URL, socket_connect_timeout=3, socket_timeout=3)
+    client = async_redis(settings)
     try:
         ping = await client.get(PING_KEY)
     except Exception as exc:

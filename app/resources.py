@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-import redis.asyncio as aioredis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.connections import async_engine, sync_engine
+from app.connections import async_engine, async_redis, sync_engine
 from app.pipeline.context import PipelineContext
 from app.pipeline.dead_letters import dead_letter
 from app.plugin_host import PluginHost, open_host
@@ -68,8 +67,9 @@ def export_dead_letter(failure: ExportFailure) -> list[DeadLetter]:
 
 def delivery_marks(settings: Settings) -> DeliveryMarks:
     """The cluster's marks of what the exports stage delivered, in Redis."""
-    client = aioredis.from_url(settings.REDIS_URL, socket_connect_timeout=3, socket_timeout=3)
-    return DeliveryMarks(client, key=f"plugin-server:delivered:{settings.KAFKA_CONSUMPTION_TOPIC}")
+    return DeliveryMarks(
+        async_redis(settings), key=f"plugin-server:delivered:{settings.KAFKA_CONSUMPTION_TOPIC}"
+    )
 
 
 async def _open(

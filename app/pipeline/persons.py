@@ -79,9 +79,10 @@ async def attach_persons(ctx: PipelineContext, events: list[dict[str, Any]]) -> 
     for event in events:
         if event["event"] != SNAPSHOT_EVENT:
             event["properties"] = with_derived_updates(event["properties"])
+    requests = [alias_request(e) for e in events]
     for attempt in range(1, _DECIDE_ATTEMPTS + 1):
         try:
-            views = await _decide(ctx, events)
+            views = await _decide(ctx, events, requests)
         except (IntegrityError, DBAPIError) as exc:
             if not _lost_race(exc):
                 raise
@@ -94,19 +95,21 @@ async def attach_persons(ctx: PipelineContext, events: list[dict[str, Any]]) -> 
     raise Contended(f"persons of a batch kept changing under it ({_DECIDE_ATTEMPTS} tries)")
 
 
-async def _decide(ctx: PipelineContext, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def _decide(
+    ctx: PipelineContext,
+    events: list[dict[str, Any]],
+    requests: list[tuple[str, bool] | None],
+) -> list[dict[str, Any]]:
     keys: set[Key] = set()
-    for event in events:
+    for event, request in zip(events, requests, strict=True):
         keys.add((event["team_id"], event["distinct_id"]))
-        request = alias_request(event)
         if request is not None:
             keys.add((event["team_id"], request[0]))
     async with ctx.persons.transaction() as tx:
         ledger = PersonLedger(*await tx.read(keys))
         views = []
-        for event in events:
+        for event, request in zip(events, requests, strict=True):
             team_id, at = event["team_id"], parse_iso(event["timestamp"])
-            request = alias_request(event)
             if request is not None:
                 previous, identify = request
                 ledger.alias(team_id, previous, event["distinct_id"], identify=identify, at=at)

@@ -44,6 +44,12 @@ def position_of(event: dict[str, Any]) -> Position | None:
     return None
 
 
+def carried(event: dict[str, Any]) -> dict[str, Any]:
+    """The event's position as a field to put on a new dict made from the event."""
+    position = event.get(POSITION_KEY)
+    return {} if position is None else {POSITION_KEY: position}
+
+
 def detach(events: list[dict[str, Any]]) -> dict[str, Any]:
     """Take the positions off the events, by event uuid, to give back with `reattach`."""
     return {e["uuid"]: e.pop(POSITION_KEY) for e in events if POSITION_KEY in e}

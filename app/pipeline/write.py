@@ -15,7 +15,7 @@ from app.pipeline.groups import apply_groups
 from app.pipeline.known_teams import split_by_team
 from app.pipeline.output import StageOutput
 from app.pipeline.persons import attach_persons
-from app.pipeline.positions import POSITION_KEY
+from app.pipeline.positions import carried
 from app.pipeline.timestamps import parse_iso
 from plugin_runtime.delivery import SNAPSHOT_EVENT  # a session recording, stored apart
 
@@ -79,7 +79,7 @@ def stored_event(
         "sent_at": event.get("sent_at"),
         "elements": elements,
         "person": event["person"],
-        **_position(event),
+        **carried(event),
     }
 
 
@@ -106,14 +106,8 @@ def snapshot_event(event: dict[str, Any]) -> dict[str, Any]:
         **{k: event.get(k) for k in ("timestamp", "ip", "site_url", "now", "sent_at")},
         "elements": [],
         "person": event["person"],
-        **_position(event),
+        **carried(event),
     }
-
-
-def _position(event: dict[str, Any]) -> dict[str, Any]:
-    # the exports stage knows repeats by it (`app.pipeline.positions`)
-    position = event.get(POSITION_KEY)
-    return {} if position is None else {POSITION_KEY: position}
 
 
 async def write_events(ctx: PipelineContext, events: list[dict[str, Any]]) -> StageOutput:
