@@ -2,7 +2,7 @@
 
 Modes, in the original's order of precedence: --help, --version, --healthcheck,
 --migrate, --idle (or PLUGIN_SERVER_IDLE); then the subcommands `dev`, `worker`,
-`ingest FILE`, `replay`, `team create|list|set`, `plugin test PATH`.
+`ingest FILE`, `replay`, `team create|list|set`, `jobs list`, `plugin test PATH`.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ commands:
   team create NAME    create a team; prints its id and API key (on DATABASE_URL)
   team list           every team with its settings
   team set ID k=v...  change a team's settings (name, anonymize_ips)
+  jobs list           plugin jobs and export retries waiting, running or failed
   plugin test PATH    run a plugin folder on sample events and print results and logs
 """
 
@@ -130,6 +131,19 @@ def build_parser() -> argparse.ArgumentParser:
         "assignments", nargs="+", metavar="KEY=VALUE", help="name=TEXT or anonymize_ips=true|false"
     )
 
+    jobs = commands.add_parser("jobs", help="plugin jobs and export retries")
+    jobs_commands = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
+    jobs_list = jobs_commands.add_parser(
+        "list",
+        help="jobs waiting, running or failed",
+        description="Jobs and export retries in plugin_jobs, oldest first; a job that "
+        "succeeded is no longer listed.",
+    )
+    jobs_list.add_argument("--team", type=int, metavar="ID", help="only this team's")
+    jobs_list.add_argument(
+        "--state", choices=["scheduled", "running", "failed"], help="only jobs in this state"
+    )
+
     plugin = commands.add_parser("plugin", help="plugin authoring tools")
     plugin_commands = plugin.add_subparsers(dest="plugin_command", metavar="COMMAND", required=True)
     plugin_test = plugin_commands.add_parser("test", help="run a plugin on sample events")
@@ -182,6 +196,16 @@ def _team(settings: Settings, args: argparse.Namespace) -> int:
                 f"{str(t.ingested_event).lower():<8}  {t.name}"
             )
         return rows
+
+    return run_admin(settings, run)
+
+
+def _jobs(settings: Settings, args: argparse.Namespace) -> int:
+    from app.admin.jobs import job_lines, list_jobs
+    from app.admin.run import run_admin
+
+    async def run(engine: Any) -> list[str]:
+        return job_lines(await list_jobs(engine, team_id=args.team, state=args.state))
 
     return run_admin(settings, run)
 
@@ -252,6 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _replay(settings, args)
     if args.command == "team":
         return _team(settings, args)
+    if args.command == "jobs":
+        return _jobs(settings, args)
     if args.command == "plugin":
         from plugin_runtime.authoring import run_plugin_test
 

@@ -98,7 +98,7 @@ class LocalCluster:
             "DATA_DIR": f"/tmp/plugin-server-{run_id}",
             "LOG_LEVEL": base.get("LOG_LEVEL", "warning"),
         }
-        self.process: subprocess.Popen[bytes] | None = None
+        self.processes: list[subprocess.Popen[bytes]] = []
         self.ready_seconds = 0.0
         self.plugin_config_id = 0
         self._engine = create_async_engine(database_url(self.database_url), pool_pre_ping=True)
@@ -125,15 +125,25 @@ class LocalCluster:
         await self.start_worker()
         return self
 
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        """The worker started last."""
+        return self.processes[-1] if self.processes else None
+
     async def start_worker(self) -> None:
-        """Start a worker process and wait until it stores an event."""
+        """Start one more worker process (in the same consumer group) and wait until the
+        cluster stores an event."""
         started = time.monotonic()
+        # each worker its own Faust data directory, as on separate machines
+        env = {**self.env, "DATA_DIR": f"{self.env['DATA_DIR']}/w{len(self.processes)}"}
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "worker"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+            self.processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "app.cli", "worker"],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
             )
         try:
             await self._wait_until_processing()
@@ -142,11 +152,13 @@ class LocalCluster:
             raise
         self.ready_seconds = time.monotonic() - started
 
-    def kill_worker(self) -> None:
-        """`kill -9` the worker: no shutdown, no flush, no commit."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+    def kill_worker(self, which: int = -1) -> None:
+        """`kill -9` a worker (the last started by default): no shutdown, no flush, no
+        commit."""
+        process = self.processes[which] if self.processes else None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
 
     async def __aexit__(
         self, *exc: tuple[type[BaseException], BaseException, TracebackType]
@@ -180,12 +192,14 @@ class LocalCluster:
             await admin.close()
 
     async def _stop_worker(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+        running = [p for p in self.processes if p.poll() is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        for process in running:
             try:
-                await asyncio.to_thread(self.process.wait, WORKER_STOP_SECONDS)
+                await asyncio.to_thread(process.wait, WORKER_STOP_SECONDS)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                process.kill()
 
     def _create_clickhouse_database(self) -> None:
         """A database of its own on the ClickHouse server, with the events table.
@@ -257,10 +271,9 @@ class LocalCluster:
     async def wait_for(self, done: Any, where: str, *, timeout: float) -> int:
         deadline = time.monotonic() + timeout
         while True:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(
-                    f"worker exited with {self.process.returncode}; see {self.log_path}"
-                )
+            if self.processes and all(p.poll() is not None for p in self.processes):
+                codes = [p.returncode for p in self.processes]
+                raise RuntimeError(f"workers exited with {codes}; see {self.log_path}")
             count = await self._count(where)
             if done(count):
                 return int(count)

@@ -22,8 +22,14 @@ from plugin_runtime.capabilities import EXPORT_RETRY_JOB, METHODS, SCHEDULED, py
 from plugin_runtime.chain import runs_in_chain
 from plugin_runtime.delivery import copy_events, quietly
 from plugin_runtime.error_recording import ErrorRecorder
-from plugin_runtime.errors import UnknownJobError
-from plugin_runtime.exports import ExportFailure, export_with_retry, new_payload
+from plugin_runtime.errors import RetryError, UnknownJobError
+from plugin_runtime.exports import (
+    EXPORT_MAX_RETRIES,
+    ExportFailure,
+    export_with_retry,
+    new_payload,
+    retry_delay,
+)
 from plugin_runtime.extensions.posthog import PostHog
 from plugin_runtime.isolation import PluginExecutor
 from plugin_runtime.lifecycle import ConfigSlot, Loader, same_plugin
@@ -36,7 +42,7 @@ from plugin_runtime.sandboxed import (
     SandboxTeam,
 )
 from plugin_runtime.setup_retry import SetupRetryPolicy
-from plugin_runtime.types import PluginConfigRecord
+from plugin_runtime.types import JobOutcome, PluginConfigRecord
 
 log = logging.getLogger(__name__)
 
@@ -302,21 +308,45 @@ class PluginRuntime:
         await self._current(slot.record.team_id)
         return self._instance(plugin_config_id)
 
-    async def run_job(self, plugin_config_id: int, name: str, payload: Any) -> None:
-        """Run job `name` of one config with `payload`; a failure is recorded, not retried
-        (`exportEventsWithRetry` is the export machinery's own job)."""
+    async def run_job(
+        self, plugin_config_id: int, name: str, payload: Any, *, retries_so_far: int = 0
+    ) -> JobOutcome:
+        """Run job `name` of one config with `payload`, once.
+
+        A `RetryError` asks for the job again after the exports' backoff (6 s, 12 s, ...)
+        until `EXPORT_MAX_RETRIES` retries were made; any other error is recorded against
+        the config and ends the job. An export retry (`exportEventsWithRetry`) schedules
+        its own next attempt and dead-letters its batch itself, so it is done once tried.
+        """
         instance = await self._current_instance(plugin_config_id)
         if instance is None:
             log.warning("job %r for plugin config %s, which is not loaded", name, plugin_config_id)
-            return
+            return JobOutcome.failed(f"plugin config {plugin_config_id} is not loaded")
         if name == EXPORT_RETRY_JOB and instance.export_buffer is not None:
             await self._export_payload(instance, dict(payload or {}))
-            return
+            return JobOutcome.done()
         if name not in instance.jobs:
             error = UnknownJobError(f"plugin {instance.ref.plugin_name!r} defines no job {name!r}")
             await self._executor.run(lambda: self._recorder.record(instance.ref, error))
-            return
-        await self._executor.run(lambda: quietly(instance.call_job, name, payload))
+            return JobOutcome.failed(str(error))
+        ref = instance.ref
+        try:
+            await self._executor.run(
+                lambda: instance.call_job(name, payload, expected=(RetryError,))
+            )
+        except RetryError as exc:
+            if retries_so_far < EXPORT_MAX_RETRIES:
+                return JobOutcome.again(retry_delay(retries_so_far), f"RetryError: {exc}")
+            exhausted = exc
+            await self._executor.run(lambda: self._recorder.record(ref, exhausted))
+            return JobOutcome.failed(f"RetryError after {retries_so_far + 1} attempts: {exc}")
+        except SandboxCrashed as crash:
+            await self._crashed(crash)
+            return JobOutcome.failed(f"{type(crash).__name__}: {crash}")
+        except Exception as exc:
+            # the call stack recorded it against the config; jobs are not retried for it
+            return JobOutcome.failed(f"{type(exc).__name__}: {exc}")
+        return JobOutcome.done()
 
     # -- state the app reads -----------------------------------------------------------
 

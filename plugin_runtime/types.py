@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 
@@ -57,3 +58,24 @@ class PluginConfigRef:
     def label(self) -> str:
         """The `<plugin name> (<plugin config id>)` form of the `$plugins_*` markers."""
         return f"{self.plugin_name} ({self.plugin_config_id})"
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What one run of a job came to: `done`, `retry` after `delay`, or `failed`."""
+
+    state: str
+    error: str | None = None
+    delay: timedelta | None = None
+
+    @classmethod
+    def done(cls) -> JobOutcome:
+        return cls("done")
+
+    @classmethod
+    def again(cls, delay: timedelta, error: str) -> JobOutcome:
+        return cls("retry", error, delay)
+
+    @classmethod
+    def failed(cls, error: str) -> JobOutcome:
+        return cls("failed", error)

@@ -134,6 +134,29 @@ plugin_logs = Table(
     Index("ix_plugin_logs_config_time", "plugin_config_id", "timestamp"),
 )
 
+plugin_jobs = Table(
+    "plugin_jobs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("team_id", Id, nullable=False),
+    Column("plugin_config_id", Id, nullable=False),
+    # the job's name in the plugin's `jobs`, or exportEventsWithRetry for an export retry
+    Column("name", String(200), nullable=False),
+    # JSON text: the payload as the plugin gave it (an export retry: the batch)
+    Column("payload", Text, nullable=False),
+    Column("run_at", DateTime(timezone=True), nullable=False),
+    # scheduled -> running (claimed by one worker until locked_until) -> deleted when it
+    # succeeds, scheduled again after a RetryError, failed when it cannot succeed
+    Column("state", String(20), nullable=False, server_default="scheduled"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("claim", String(36), nullable=True),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+    Column("error", Text, nullable=True),
+    _now(),
+    Index("ix_plugin_jobs_due", "state", "run_at"),
+    Index("ix_plugin_jobs_config", "plugin_config_id"),
+)
+
 persons = Table(
     "persons",
     metadata,

@@ -1,1 +1,1 @@
-"""Operator commands over the stores: teams (and, to come, plugins)."""
+"""Operator commands over the stores: teams and plugin jobs."""

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.admin.teams import AdminError
+from app.admin.errors import AdminError
 from app.connections import async_engine
 from app.pipeline.failures import is_infrastructure
 from app.settings import Settings

@@ -15,13 +15,10 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.admin.errors import AdminError
 from schemas.tables import teams
 
 TOKEN_PREFIX = "phc_"  # as PostHog's project API keys
-
-
-class AdminError(Exception):
-    """What the operator asked for cannot be done; the message says why."""
 
 
 @dataclass(frozen=True)

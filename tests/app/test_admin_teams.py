@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.admin.teams import AdminError, create_team, list_teams, parse_assignments, set_team
+from app.admin.errors import AdminError
+from app.admin.teams import create_team, list_teams, parse_assignments, set_team
 from app.stores.plugin_configs import ensure_team
 from app.stores.teams import TeamStore
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 
 from tests.plugin_runtime.runtime_fixtures import TEAM, event, make_runtime, record
 
@@ -181,6 +182,32 @@ jobs = {"log_reply": reply}
     assert rows.keys() == {"got"}
     assert json.loads(rows["got"]) == {"a": 1}
     assert "defines no job 'nope'" in h.errors.errors[39]["message"]
+
+
+async def test_a_job_that_raises_retry_error_asks_again_with_backoff_then_fails():
+    h = make_runtime()
+    code = """
+def later(payload, meta):
+    raise RetryError("not yet")
+
+def broken(payload, meta):
+    raise ValueError("no")
+
+jobs = {"later": later, "broken": broken}
+"""
+    await h.runtime.load([record(code)])
+    first = await h.runtime.run_job(39, "later", None, retries_so_far=0)
+    assert (first.state, first.delay) == ("retry", timedelta(seconds=6))
+    assert 39 not in h.errors.errors  # a retry is not an error yet
+    fifth = await h.runtime.run_job(39, "later", None, retries_so_far=4)
+    assert fifth.delay == timedelta(seconds=96)
+    last = await h.runtime.run_job(39, "later", None, retries_so_far=15)
+    assert last.state == "failed" and "after 16 attempts: not yet" in (last.error or "")
+    assert h.errors.errors[39]["message"] == "not yet"
+    broken = await h.runtime.run_job(39, "broken", None)
+    assert (broken.state, broken.error) == ("failed", "ValueError: no")
+    gone = await h.runtime.run_job(40, "later", None)
+    assert gone.state == "failed" and "not loaded" in (gone.error or "")
 
 
 async def test_on_event_errors_do_not_stop_other_plugins():
