@@ -8,6 +8,7 @@ cluster and show what was stored.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import shutil
 import sys
 from collections.abc import Iterable
@@ -20,6 +21,7 @@ from app.connections import async_engine
 from app.embedded import ChainResult, run_chain
 from app.migrate import migrate_sql
 from app.resources import Resources, open_embedded_resources
+from app.schedule import tick_seconds
 from app.settings import Settings
 from app.stores.plugin_configs import ensure_team, install_plugin
 from plugin_runtime.authoring import default_config
@@ -105,6 +107,20 @@ async def ingest_all(resources: Resources, messages: list[bytes]) -> ChainResult
     return result
 
 
+async def keep_time(resources: Resources, settings: Settings) -> None:
+    """While the embedded server runs, what a worker's timers do: dispatch the schedule,
+    run due jobs, ingest what plugins captured."""
+    tick = tick_seconds(settings.SCHEDULE_TEST_PERIOD_SECONDS)
+    while True:
+        await resources.scheduler.tick()
+        await resources.host.run_due_jobs()
+        captured = resources.take_captured()
+        if captured:
+            result = await run_chain(resources.context, captured)
+            keep_dead_letters(result.dead_letters, Path(settings.DATA_DIR).resolve() / "dev")
+        await asyncio.sleep(tick)
+
+
 def show(result: ChainResult, data_dir: Path, out: TextIO | None = None) -> None:
     out = out or sys.stdout
     for event in result.stored:
@@ -163,7 +179,13 @@ async def run_dev(settings: Settings, args: argparse.Namespace) -> int:
         if not args.once:
             from app.capture_server import serve
 
-            await serve(resources.context, host="127.0.0.1", port=args.port, token=DEV_API_TOKEN)
+            clock = asyncio.create_task(keep_time(resources, settings))
+            try:
+                await serve(
+                    resources.context, host="127.0.0.1", port=args.port, token=DEV_API_TOKEN
+                )
+            finally:
+                clock.cancel()
     finally:
         await resources.close()
     return 0

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.capture_sink import KafkaCaptureSink
 from app.settings import Settings
@@ -53,6 +54,15 @@ class PluginHost:
 
         Every worker polls; each due job is claimed by one of them (`SqlJobQueue`).
         """
+        try:
+            return await self._run_due(limit)
+        except (SQLAlchemyError, OSError) as exc:
+            # the database is away: the jobs wait in it (a claimed one until its lease
+            # ends); the next poll tries again
+            log.warning("plugin jobs wait: the database cannot be used: %s", exc)
+            return 0
+
+    async def _run_due(self, limit: int) -> int:
         queue = self.jobs
         due = await asyncio.to_thread(queue.claim_due, datetime.now(UTC), limit)
         for job in due:

@@ -19,6 +19,7 @@ from app.connections import async_engine, async_redis, sync_engine
 from app.pipeline.context import PipelineContext
 from app.pipeline.dead_letters import dead_letter
 from app.plugin_host import PluginHost, open_host
+from app.schedule import Scheduler
 from app.settings import Settings
 from app.stores.definitions import DefinitionStore
 from app.stores.delivery_marks import DeliveryMarks
@@ -26,6 +27,7 @@ from app.stores.events import ClickHouseEventStore, EventStore, SqlEventStore
 from app.stores.groups import GroupStore
 from app.stores.persons import PersonStore
 from app.stores.plugin_configs import enabled_configs
+from app.stores.schedule_book import MemoryScheduleBook, RedisScheduleBook, ScheduleBook
 from app.stores.teams import TeamStore
 from plugin_runtime.backends.memory import MemoryCaptureSink
 from plugin_runtime.exports import ExportFailure
@@ -40,6 +42,7 @@ class Resources:
     context: PipelineContext
     engine: AsyncEngine
     host: PluginHost
+    scheduler: Scheduler
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def take_captured(self) -> list[bytes]:
@@ -51,6 +54,7 @@ class Resources:
         return [orjson.dumps(dict(message)) for message in taken]
 
     async def close(self) -> None:
+        await self.scheduler.close()
         await self.host.close()
         for close in reversed(self.closers):
             await close()
@@ -98,7 +102,19 @@ async def _open(
         groups=GroupStore(engine),
         delivered=delivered,
     )
-    resources = Resources(context=context, engine=engine, host=host)
+    book: ScheduleBook = (
+        MemoryScheduleBook()
+        if embedded
+        else RedisScheduleBook(async_redis(settings), namespace=settings.KAFKA_TOPIC_PREFIX)
+    )
+    scheduler = Scheduler(
+        host.runtime,
+        book,
+        lock_ttl=settings.SCHEDULE_LOCK_TTL,
+        task_timeout=settings.TASK_TIMEOUT,
+        test_period=settings.SCHEDULE_TEST_PERIOD_SECONDS,
+    )
+    resources = Resources(context=context, engine=engine, host=host, scheduler=scheduler)
     resources.closers.append(delivered.close)
 
     async def dispose() -> None:

@@ -106,7 +106,18 @@ class Settings(BaseSettings):
     PLUGIN_STORAGE_MAX_MB: int = Field(
         64, ge=1, description="MiB all meta.storage keys of one plugin config may hold"
     )
-    SCHEDULE_LOCK_TTL: int = Field(60, ge=1, description="seconds to hold the schedule lock")
+    SCHEDULE_LOCK_TTL: int = Field(
+        60,
+        ge=1,
+        description="seconds the schedule lock lasts unrenewed: a dead dispatcher's "
+        "successor takes over within this",
+    )
+    SCHEDULE_TEST_PERIOD_SECONDS: float = Field(
+        0,
+        ge=0,
+        description="for tests: periods of N, 2N, 4N seconds instead of a minute, an hour, "
+        "a day (0: the real periods)",
+    )
     PLUGINS_RELOAD_PUBSUB_CHANNEL: str = Field(
         "reload-plugins", description="Redis channel for reload events"
     )

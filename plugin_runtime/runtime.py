@@ -14,13 +14,15 @@ import functools
 import inspect
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from plugin_runtime.backends import RuntimeBackends
 from plugin_runtime.capabilities import EXPORT_RETRY_JOB, METHODS, SCHEDULED, python_name
 from plugin_runtime.chain import runs_in_chain
-from plugin_runtime.delivery import copy_events, quietly
+from plugin_runtime.delivery import copy_events
 from plugin_runtime.error_recording import ErrorRecorder
 from plugin_runtime.errors import RetryError, UnknownJobError
 from plugin_runtime.exports import (
@@ -291,15 +293,37 @@ class PluginRuntime:
                 out.append(cid)
         return out
 
-    async def run_scheduled(self, plugin_config_id: int, task: str) -> None:
-        """Run `run_every_minute/hour/day` (either spelling) of one config; a failure is
-        recorded against the config, the next run is unaffected."""
+    async def run_scheduled(
+        self, plugin_config_id: int, task: str, period: datetime | None = None
+    ) -> bool:
+        """Run `run_every_minute/hour/day` (either spelling) of one config, once; False when
+        it failed (the error is recorded against the config) or the config has no such
+        task. Each run leaves a SYSTEM log line with its outcome, duration and `period`
+        (when the period it runs for began)."""
         instance = await self._current_instance(plugin_config_id)
         function = python_name(task)
         if instance is None or function not in SCHEDULED or not instance.has(function):
             log.warning("no scheduled task %r for plugin config %s", task, plugin_config_id)
-            return
-        await self._executor.run(lambda: quietly(instance.call, function))
+            return False
+        ref = instance.ref
+        which = f" for the period from {period:%Y-%m-%d %H:%M:%S} UTC" if period else ""
+
+        def run() -> bool:
+            started = time.monotonic()
+            try:
+                instance.call(function)
+            except Exception as exc:
+                if isinstance(exc, SandboxCrashed):
+                    self._recorder.record(ref, exc)  # a plugin error records itself
+                self._recorder.system(
+                    ref, "warn", f"{function}{which} failed: {type(exc).__name__}"
+                )
+                return False
+            took = time.monotonic() - started
+            self._recorder.system(ref, "info", f"{function}{which} ran in {took:.3f} s")
+            return True
+
+        return await self._executor.run(run)
 
     async def _current_instance(self, plugin_config_id: int) -> SandboxedInstance | None:
         slot = self._slots.get(plugin_config_id)
