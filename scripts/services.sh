@@ -239,7 +239,7 @@ PY
 }
 
 KAFKA_STARTED=""
-kafka_launch() {
+kafka_launch() { # [keep]: start again on the data of the last run (topics, offsets)
   if service_alive kafka kafka.Kafka; then
     KAFKA_STARTED="" # already running; `kafka_wait` checks it answers
     return 0
@@ -248,6 +248,11 @@ kafka_launch() {
   ensure_port_free kafka-controller "$KAFKA_CONTROLLER_PORT"
   KAFKA_STARTED="$(now_ms)"
   local dir="$STATE/kafka" cluster_id
+  if [[ "${1:-}" == keep && -f "$dir/server.properties" ]]; then
+    launch "$STATE/kafka.pid" "$dir/broker.log" \
+      "${KAFKA_JAVA[@]}" "${KAFKA_JVM[@]}" kafka.Kafka "$dir/server.properties"
+    return 0
+  fi
   rm -rf "$dir" "$STATE/kafka.pid"
   mkdir -p "$dir/data"
   sed "s#@KAFKA_DATA@#$dir/data#" "$KAFKA_HOME/server.properties.in" >"$dir/server.properties"
@@ -460,7 +465,8 @@ cmd_stop() {
   postgres) stop_service postgres postgres INT ;;
   clickhouse) stop_service clickhouse clickhouse TERM ;;
   redis) stop_service redis redis-server TERM ;;
-  *) die "stop: one of postgres, clickhouse, redis" ;;
+  kafka) stop_service kafka kafka.Kafka TERM ;;
+  *) die "stop: one of postgres, clickhouse, redis, kafka" ;;
   esac
 }
 
@@ -473,7 +479,12 @@ cmd_start() {
     ;;
   clickhouse) ch_up keep ;;
   redis) redis_up ;;
-  *) die "start: one of postgres, clickhouse, redis" ;;
+  kafka)
+    ensure_python
+    kafka_launch keep
+    kafka_wait
+    ;;
+  *) die "start: one of postgres, clickhouse, redis, kafka" ;;
   esac
 }
 
