@@ -2,7 +2,8 @@
 
 Modes, in the original's order of precedence: --help, --version, --healthcheck,
 --migrate, --idle (or PLUGIN_SERVER_IDLE); then the subcommands `dev`, `worker`,
-`ingest FILE`, `replay`, `team create|list|set`, `jobs list`, `plugin test PATH`.
+`ingest FILE`, `replay`, `team create|list|set`, `jobs list`,
+`plugin install|config|list|logs|test`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,11 @@ commands:
   team list           every team with its settings
   team set ID k=v...  change a team's settings (name, anonymize_ips)
   jobs list           plugin jobs and export retries waiting, running or failed
+  plugin install PATH store a plugin (folder, zip or tar.gz); prints its id
+  plugin config TEAM PLUGIN [--set k=v] [--attachment k=FILE] [--enable|--disable]
+                      create or change a team's config of a plugin (workers reload it)
+  plugin list         installed plugins and each config's state and last error
+  plugin logs CONFIG  a config's log entries [--level L] [--since T] [--follow]
   plugin test PATH    run a plugin folder on sample events and print results and logs
 """
 
@@ -144,13 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--state", choices=["scheduled", "running", "failed"], help="only jobs in this state"
     )
 
-    plugin = commands.add_parser("plugin", help="plugin authoring tools")
-    plugin_commands = plugin.add_subparsers(dest="plugin_command", metavar="COMMAND", required=True)
-    plugin_test = plugin_commands.add_parser("test", help="run a plugin on sample events")
-    plugin_test.add_argument("path", help="plugin folder, zip or tar.gz")
-    plugin_test.add_argument(
-        "--events", metavar="FILE", help="JSON lines or a JSON array of events"
-    )
+    from app.admin.plugin_cli import add_plugin_commands
+
+    add_plugin_commands(commands)
     return parser
 
 
@@ -279,9 +281,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "jobs":
         return _jobs(settings, args)
     if args.command == "plugin":
-        from plugin_runtime.authoring import run_plugin_test
+        from app.admin.plugin_cli import run_plugin_command
 
-        return run_plugin_test(args.path, args.events, sys.stdout)
+        return run_plugin_command(settings, args)
     parser.print_help()
     return 0
 

@@ -53,6 +53,10 @@ class Resources:
         taken, sink.messages = sink.messages, []
         return [orjson.dumps(dict(message)) for message in taken]
 
+    async def reload_plugins(self) -> None:
+        """Run the enabled configs as the database has them now (live reload)."""
+        await self.host.runtime.load(await enabled_configs(self.engine))
+
     async def close(self) -> None:
         await self.scheduler.close()
         await self.host.close()

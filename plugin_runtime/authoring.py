@@ -1,4 +1,5 @@
-"""`plugin-server plugin test PATH [--events FILE]`: a plugin folder on sample events.
+"""`plugin-server plugin test PATH [--events FILE] [--config k=v] [--attachment k=FILE]`:
+a plugin folder on sample events.
 
 Runs the plugin through `PluginHarness` (the server's compiler, sandbox and limits), and
 prints, readably, what each event became and what the plugin logged, requested and
@@ -8,6 +9,7 @@ captured. No network: `fetch` calls are answered with a failure and listed.
 from __future__ import annotations
 
 import json
+import mimetypes
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -15,6 +17,7 @@ from plugin_runtime.config_validation import redact_config
 from plugin_runtime.errors import PluginError, RetryError
 from plugin_runtime.loading import load_plugin
 from plugin_runtime.testing import PluginHarness
+from plugin_runtime.types import Attachment
 from schemas.plugin_json import config_fields
 
 EXIT_OK = 0
@@ -55,8 +58,30 @@ def default_config(plugin_json: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def read_attachment_files(pairs: list[str]) -> dict[str, Attachment]:
+    """`key=FILE` pairs into attachments read from the files; ValueError names a bad one."""
+    found: dict[str, Attachment] = {}
+    for pair in pairs:
+        key, sep, name = pair.partition("=")
+        if not sep or not key or not name:
+            raise ValueError(f"expected key=FILE, got {pair!r}")
+        path = Path(name)
+        try:
+            contents = path.read_bytes()
+        except OSError as exc:
+            raise ValueError(f"attachment {key!r}: cannot read {name!r}: {exc.strerror}") from None
+        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        found[key] = Attachment(file_name=path.name, content_type=kind, contents=contents)
+    return found
+
+
 def run_plugin_test(
-    path: str, events_file: str | None, out: TextIO, *, config: dict[str, Any] | None = None
+    path: str,
+    events_file: str | None,
+    out: TextIO,
+    *,
+    config: dict[str, Any] | None = None,
+    attachments: dict[str, Attachment] | None = None,
 ) -> int:
     """Run the plugin at `path` on the events of `events_file` (or sample events) and
     print the results to `out`. Returns 0 when every call succeeded, 1 when the plugin
@@ -66,7 +91,7 @@ def run_plugin_test(
         settings = {**default_config(source.plugin_json), **(config or {})}
         out.write(f"plugin {source.name!r} ({source.main})\n")
         out.write(f"config {json.dumps(redact_config(source.plugin_json, settings))}\n")
-        harness = PluginHarness(source, config=settings)
+        harness = PluginHarness(source, config=settings, attachments=attachments)
         events = read_events(events_file)
     except (PluginError, OSError, ValueError) as exc:
         out.write(f"error: {type(exc).__name__}: {exc}\n")

@@ -316,7 +316,7 @@ class PluginRuntime:
                 if isinstance(exc, SandboxCrashed):
                     self._recorder.record(ref, exc)  # a plugin error records itself
                 self._recorder.system(
-                    ref, "warn", f"{function}{which} failed: {type(exc).__name__}"
+                    ref, "warning", f"{function}{which} failed: {type(exc).__name__}"
                 )
                 return False
             took = time.monotonic() - started

@@ -64,6 +64,7 @@ class LogEntry:
     source: str  # "PLUGIN" (meta.logger) or "SYSTEM" (the runtime)
     level: str  # debug, info, warning, error
     message: str
+    id: str = ""  # the stored entry's id, which sorts in write order ("" before it is stored)
 
 
 class LogSink(Protocol):
