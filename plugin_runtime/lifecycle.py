@@ -67,7 +67,7 @@ class Loader:
                 # recorded once, by the failure handler, not also by the call stack
                 instance.call("setup_plugin", expected=(Exception,))
             except BaseException:
-                team.unload(record.id)
+                team.unload(instance)
                 raise
         return instance
 
@@ -134,7 +134,7 @@ class Loader:
         try:
             await asyncio.wait_for(self._teardown(instance, flush), TEARDOWN_TIMEOUT_SECONDS)
         except Exception as exc:
-            await self._executor.run(lambda: instance.team.unload(instance.ref.plugin_config_id))
+            await self._executor.run(lambda: instance.team.unload(instance))
             message = f"plugin failed to unload: {type(exc).__name__}: {exc}"
             await self._executor.run(lambda: self._recorder.system(slot.ref, "error", message))
         else:
@@ -148,4 +148,4 @@ class Loader:
         await flush(instance)
         if instance.has("teardown_plugin") and instance.current:
             await self._executor.run(lambda: instance.call("teardown_plugin"))
-        await self._executor.run(lambda: instance.team.unload(instance.ref.plugin_config_id))
+        await self._executor.run(lambda: instance.team.unload(instance))

@@ -8,6 +8,7 @@ Everything here blocks; the runtime calls it from plugin threads.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections import OrderedDict
@@ -24,6 +25,8 @@ from plugin_runtime.sandbox.limits import Limits
 from plugin_runtime.sandbox.serving import BackendServer, Member
 from plugin_runtime.sandbox.supervisor import SandboxProcess
 from plugin_runtime.types import PluginConfigRecord, PluginConfigRef
+
+_handles = itertools.count(1)
 
 MIB = 1024 * 1024
 # what a sandbox may hold past twice the per-call bound before it is replaced: the
@@ -119,22 +122,30 @@ class SandboxTeam:
     def load(self, record: PluginConfigRecord) -> SandboxedInstance:
         """Compile the config in the sandbox and run its module body (not setup_plugin)."""
         ref = PluginConfigRef.of(record)
+        # each load its own handle: during a reload the old and the new version of a
+        # config live side by side until the old one is torn down
+        handle = next(_handles)
         # in scope while its module body runs, which may already log or use storage
-        self.members[record.id] = Member(ref, MetricValues({}), frozenset())
+        loading = self.members[record.id] = Member(ref, MetricValues({}), frozenset())
         try:
-            loaded = self.request({"op": "load", "config": protocol.record_to_plain(record)})
+            loaded = self.request(
+                {"op": "load", "config": protocol.record_to_plain(record), "handle": handle}
+            )
         except BaseException:
-            self.members.pop(record.id, None)
+            if self.members.get(record.id) is loading:
+                self.members.pop(record.id, None)
             raise
-        instance = SandboxedInstance(record, self, loaded)
-        self.members[record.id] = Member(ref, instance.metrics, instance.jobs)
+        instance = SandboxedInstance(record, self, loaded, handle)
+        self.members[record.id] = instance.member
         return instance
 
-    def unload(self, plugin_config_id: int) -> None:
-        """Forget the config (the process stays for the team's next load)."""
-        self.members.pop(plugin_config_id, None)
-        if self.process.pid is not None:
-            self.request({"op": "unload", "id": plugin_config_id})
+    def unload(self, instance: SandboxedInstance) -> None:
+        """Forget this load of the config (the process stays for the team's next load);
+        a newer load of the same config stays."""
+        if self.members.get(instance.ref.plugin_config_id) is instance.member:
+            self.members.pop(instance.ref.plugin_config_id, None)
+        if self.process.pid is not None and instance.current:
+            self.request({"op": "unload", "id": instance.handle})
 
     def chain(
         self, instances: Sequence[SandboxedInstance], events: list[dict[str, Any]]
@@ -158,7 +169,7 @@ class SandboxTeam:
 
 
 def _ids(instances: Sequence[SandboxedInstance]) -> list[int]:
-    return [i.ref.plugin_config_id for i in instances]
+    return [i.handle for i in instances]
 
 
 _EXPECTED_NAMES: dict[tuple[type[BaseException], ...], str | None] = {
@@ -172,16 +183,20 @@ class SandboxedInstance:
     """A plugin config loaded in its team's sandbox: what it defines, its export buffer
     and metric values (kept in the worker), and `call`, which runs a function there."""
 
-    def __init__(self, record: PluginConfigRecord, team: SandboxTeam, loaded: Any) -> None:
+    def __init__(
+        self, record: PluginConfigRecord, team: SandboxTeam, loaded: Any, handle: int
+    ) -> None:
         self.record = record
         self.ref = PluginConfigRef.of(record)
         self.team = team
+        self.handle = handle  # which load of the config, in the sandbox
         self.generation = team.process.generation
         functions, jobs, kinds = _loaded(record, loaded)
         self.functions = functions
         self.jobs = jobs
         self.capabilities: Capabilities = capabilities_of(functions, jobs)
         self.metrics = MetricValues(kinds)
+        self.member = Member(self.ref, self.metrics, self.jobs)
         self.export_buffer: ExportBuffer | None = None
         if "export_events" in functions:
             self.export_buffer = ExportBuffer(BufferSettings.from_config(record.config))
@@ -206,7 +221,7 @@ class SandboxedInstance:
         return self.team.request(
             {
                 "op": "call",
-                "id": self.ref.plugin_config_id,
+                "id": self.handle,
                 "function": function,
                 "args": list(args),
                 "expected": _EXPECTED_NAMES[expected],
@@ -219,7 +234,7 @@ class SandboxedInstance:
         return self.team.request(
             {
                 "op": "call",
-                "id": self.ref.plugin_config_id,
+                "id": self.handle,
                 "job": name,
                 "args": [payload],
                 "expected": _EXPECTED_NAMES[expected],
@@ -227,7 +242,7 @@ class SandboxedInstance:
         )
 
     def global_(self) -> Any:
-        return self.team.request({"op": "global", "id": self.ref.plugin_config_id})
+        return self.team.request({"op": "global", "id": self.handle})
 
 
 def _loaded(

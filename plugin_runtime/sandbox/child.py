@@ -115,6 +115,7 @@ class TeamSandbox:
         self.proceed = call_stack(
             [self.progress, RecordErrors(self.recorder)], plain_invoke(limits)
         )
+        # by load handle, not config id: a reload runs the new version beside the old
         self.instances: dict[int, PluginInstance] = {}
         self.ops: dict[str, Callable[[dict[str, Any]], Any]] = {
             "load": self.load,
@@ -125,10 +126,10 @@ class TeamSandbox:
             "global": self.global_,
         }
 
-    def _instance(self, plugin_config_id: Any) -> PluginInstance:
-        instance = self.instances.get(plugin_config_id)
+    def _instance(self, handle: Any) -> PluginInstance:
+        instance = self.instances.get(handle)
         if instance is None:
-            raise UnknownPluginConfigError(f"plugin config {plugin_config_id} is not loaded")
+            raise UnknownPluginConfigError(f"plugin config load {handle} is not loaded")
         return instance
 
     def load(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -144,7 +145,7 @@ class TeamSandbox:
             )
         finally:
             self.progress.clear()
-        self.instances[record.id] = instance
+        self.instances[int(message["handle"])] = instance
         return {
             "functions": sorted(instance.functions),
             "jobs": sorted(instance.jobs),
@@ -167,8 +168,8 @@ class TeamSandbox:
         return run_chain_batch(instances, message["events"], self.recorder)
 
     def deliver(self, message: dict[str, Any]) -> None:
-        for plugin_config_id in message["ids"]:
-            deliver(self._instance(plugin_config_id), copy_events(message["events"]))
+        for handle in message["ids"]:
+            deliver(self._instance(handle), copy_events(message["events"]))
 
     def global_(self, message: dict[str, Any]) -> Any:
         return self._instance(message["id"]).meta.global_

@@ -224,3 +224,26 @@ def on_event(event, meta):
     assert h.errors.errors[39]["event"]["event"] == "custom event"
     assert h.storage.rows(40) == {"seen": '"custom event"'}
     assert "b" not in events[0]["properties"]  # on_event works on its own copy
+
+
+async def test_a_changed_config_runs_the_new_version_and_tears_down_the_old_one():
+    code = """
+def process_event(event, meta):
+    event["properties"]["greeting"] = meta.config["greeting"]
+    return event
+
+def teardown_plugin(meta):
+    meta.storage.set("torn down", meta.config["greeting"])
+"""
+    schema = {"config": [{"key": "greeting", "type": "string"}]}
+    h = make_runtime()
+    await h.runtime.load([record(code, config={"greeting": "hello"}, plugin_json=schema)])
+    (before,) = await h.runtime.process_events(TEAM, [event()])
+    await h.runtime.load([record(code, config={"greeting": "bye"}, plugin_json=schema)])
+    (after,) = await h.runtime.process_events(TEAM, [event()])
+    assert (before["properties"]["greeting"], after["properties"]["greeting"]) == ("hello", "bye")
+    # the old version's teardown ran on the old version, and the new one is still loaded
+    assert json.loads(h.storage.rows(39)["torn down"]) == "hello"
+    (again,) = await h.runtime.process_events(TEAM, [event()])
+    assert again["properties"]["$plugins_failed"] == []
+    assert again["properties"]["greeting"] == "bye"
