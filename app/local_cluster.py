@@ -29,7 +29,7 @@ from app.migrate import migrate_sql
 from app.settings import load_settings
 from app.stores.events import ClickHouseEventStore
 from app.stores.plugin_configs import ensure_team, install_plugin
-from schemas.clickhouse import SMOKE_MIGRATIONS
+from schemas.clickhouse import PRE_20_MIGRATIONS
 from schemas.clickhouse import migrate as migrate_clickhouse
 from schemas.tables import events, plugin_storage
 
@@ -214,7 +214,7 @@ class LocalCluster:
         admin.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}")
         admin.close()
         self._clickhouse = NativeClickHouse.from_settings(settings)
-        migrate_clickhouse(self._clickhouse, SMOKE_MIGRATIONS)
+        migrate_clickhouse(self._clickhouse, PRE_20_MIGRATIONS)
 
     @property
     def log_path(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from pathlib import Path
 
 from alembic import command
@@ -32,17 +33,32 @@ async def migrate_sql(url: str) -> None:
 
 async def migrate_all(settings: Settings) -> int:
     """Exit code of `--migrate`: 0 when both stores are migrated, 1 on the first error."""
+    where = settings.DATABASE_URL.split("@")[-1]
     try:
         await migrate_sql(settings.DATABASE_URL)
-        print(f"SQL schema is up to date ({settings.DATABASE_URL.split('@')[-1]})")
-        if settings.EVENTS_STORE == "clickhouse":
-            from app.clickhouse import NativeClickHouse
-            from schemas.clickhouse import migrate as migrate_clickhouse
-
-            client = NativeClickHouse.from_settings(settings)
-            await asyncio.to_thread(migrate_clickhouse, client)
-            print(f"ClickHouse schema is up to date ({settings.CLICKHOUSE_HOST})")
     except Exception as exc:
-        print(f"migration failed: {type(exc).__name__}: {exc}")
+        # Alembic runs each revision in a transaction: a failed one leaves the last good one
+        print(f"SQL migration failed ({where}): {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    print(f"SQL schema is up to date ({where})")
+    if settings.EVENTS_STORE != "clickhouse":
+        return 0
+    try:
+        from app.clickhouse import NativeClickHouse
+        from schemas.clickhouse import migrate as migrate_clickhouse
+
+        client = NativeClickHouse.from_settings(settings)
+        try:
+            await asyncio.to_thread(migrate_clickhouse, client)
+        finally:
+            client.close()
+    except Exception as exc:
+        # each table is one CREATE ... IF NOT EXISTS: running it again finishes the job
+        print(
+            f"ClickHouse migration failed ({settings.CLICKHOUSE_HOST}), the SQL schema is "
+            f"migrated: {type(exc).__name__}: {exc}",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"ClickHouse schema is up to date ({settings.CLICKHOUSE_HOST})")
     return 0

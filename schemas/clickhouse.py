@@ -8,10 +8,11 @@ is the dedup key: `(team_id, toDate(timestamp), event, cityHash64(distinct_id),
 cityHash64(uuid))`, as in PostHog, so a re-write collapses only when those fields match,
 which they do for a redelivered event.
 
-`MIGRATIONS` is the schema for current ClickHouse (and chDB). `SMOKE_MIGRATIONS` is a
-reduced `events` table that ClickHouse 18.16 accepts (no DateTime64, CODEC, TTL, JSON
-functions or cityHash64 of a UUID), used only to smoke-test the native protocol; it must
-not shape the real schema.
+`MIGRATIONS` is the schema for ClickHouse 20.1 and later (and chDB). `PRE_20_MIGRATIONS`
+holds the same `events` and `session_recording_events` columns the write stage fills, in
+what older servers accept (Debian's 18.16: no DateTime64, CODEC, TTL, JSON functions or
+cityHash64 of a UUID); `migrate` picks by the server's version. It must not shape the
+current schema.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ PARTITION BY toYYYYMMDD(timestamp)
 ORDER BY (team_id, toHour(timestamp), session_id, timestamp, uuid)
 """
 
-SESSION_RECORDINGS_TABLE_SMOKE_SQL = f"""
+SESSION_RECORDINGS_TABLE_PRE_20_SQL = f"""
 CREATE TABLE IF NOT EXISTS {SESSION_RECORDINGS_TABLE}
 (
     uuid UUID,
@@ -124,7 +125,7 @@ ORDER BY (team_id, session_id, timestamp, uuid)
 
 # the same events columns the write stage fills, in types ClickHouse 18.16 knows;
 # its cityHash64 does not take a UUID, hence toString
-EVENTS_TABLE_SMOKE_SQL = f"""
+EVENTS_TABLE_PRE_20_SQL = f"""
 CREATE TABLE IF NOT EXISTS {EVENTS_TABLE}
 (
     uuid UUID,
@@ -151,17 +152,32 @@ MIGRATIONS: tuple[str, ...] = (
     PLUGIN_LOG_ENTRIES_TABLE_SQL,
     SESSION_RECORDINGS_TABLE_SQL,
 )
-SMOKE_MIGRATIONS: tuple[str, ...] = (EVENTS_TABLE_SMOKE_SQL, SESSION_RECORDINGS_TABLE_SMOKE_SQL)
+PRE_20_MIGRATIONS: tuple[str, ...] = (EVENTS_TABLE_PRE_20_SQL, SESSION_RECORDINGS_TABLE_PRE_20_SQL)
 
 
 class _Executes(Protocol):
     def execute(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]: ...
 
 
-def migrate(client: _Executes, statements: Sequence[str] = MIGRATIONS) -> None:
-    """Create the tables that are missing; running it again changes nothing.
+CURRENT_SCHEMA_SINCE = 20  # DateTime64 and column codecs: ClickHouse 20.1
+
+
+def migrations_for(version: str) -> tuple[str, ...]:
+    """The DDL a server of `version` (e.g. "18.16.1", "24.8.4.13") accepts."""
+    try:
+        major = int(version.split(".")[0])
+    except ValueError:
+        return MIGRATIONS
+    return MIGRATIONS if major >= CURRENT_SCHEMA_SINCE else PRE_20_MIGRATIONS
+
+
+def migrate(client: _Executes, statements: Sequence[str] | None = None) -> None:
+    """Create the tables that are missing; running it again changes nothing. Without
+    `statements`, the variant for the server's version.
 
     Raises what the client raises (app.clickhouse.ClickHouseError).
     """
+    if statements is None:
+        statements = migrations_for(str(client.execute("SELECT version()")[0][0]))
     for sql in statements:
         client.execute(sql.strip())

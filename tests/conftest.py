@@ -3,6 +3,9 @@
 `scripts/services.sh up` starts them and `scripts/services.sh env` exports these variables;
 the defaults are that script's ports. A test marked `integration` fails at once when a
 server does not accept connections (in CI), or is skipped (on a developer's machine).
+
+The tests never use the database `DATABASE_URL` names (the one the README's commands
+migrate): they run on `<that name>_test` on the same server, made anew for each run.
 """
 
 from __future__ import annotations
@@ -14,7 +17,14 @@ from urllib.parse import urlsplit
 
 import pytest
 
-DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:55432/plugin_server")
+OPERATOR_DATABASE_URL = os.environ.get(
+    "DATABASE_URL", "postgres://postgres@127.0.0.1:55432/plugin_server"
+)
+DATABASE_URL = (
+    OPERATOR_DATABASE_URL.rsplit("/", 1)[0]
+    + "/"
+    + (OPERATOR_DATABASE_URL.rsplit("/", 1)[1] + "_test")
+)
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:56379")
 KAFKA_HOSTS = os.environ.get("KAFKA_HOSTS", "127.0.0.1:19092")
 CLICKHOUSE_HOST = os.environ.get("CLICKHOUSE_HOST", "127.0.0.1")
@@ -47,6 +57,23 @@ def _unreachable() -> tuple[str, ...]:
         except OSError:
             down.append(f"{name} at {host}:{port}")
     return tuple(down)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point every test (and every process a test starts) at a fresh test database."""
+    os.environ["DATABASE_URL"] = DATABASE_URL
+    if not DATABASE_URL.startswith("postgres"):
+        return
+    import psycopg
+
+    name = DATABASE_URL.rsplit("/", 1)[1]
+    server = OPERATOR_DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
+    try:
+        with psycopg.connect(server, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError:
+        pass  # Postgres is not running: the integration tests report it
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

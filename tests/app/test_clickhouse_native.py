@@ -12,7 +12,7 @@ import pytest
 
 from app.clickhouse import ClickHouseError, NativeClickHouse
 from app.settings import load_settings
-from schemas.clickhouse import SMOKE_MIGRATIONS, migrate
+from schemas.clickhouse import PRE_20_MIGRATIONS, migrate
 
 EVENT_COLUMNS = (
     "uuid", "event", "properties", "timestamp", "team_id", "distinct_id",
@@ -45,8 +45,8 @@ def event_row(i: int, timestamp: dt.datetime) -> tuple[object, ...]:
 
 @pytest.mark.integration
 def test_smoke_schema_migrates_idempotently(native: NativeClickHouse) -> None:
-    migrate(native, SMOKE_MIGRATIONS)
-    migrate(native, SMOKE_MIGRATIONS)
+    migrate(native, PRE_20_MIGRATIONS)
+    migrate(native, PRE_20_MIGRATIONS)
 
     assert native.execute(
         "SELECT name, engine FROM system.tables WHERE database = currentDatabase() ORDER BY name"
@@ -55,7 +55,7 @@ def test_smoke_schema_migrates_idempotently(native: NativeClickHouse) -> None:
 
 @pytest.mark.integration
 def test_batch_insert_and_final_dedup(native: NativeClickHouse) -> None:
-    migrate(native, SMOKE_MIGRATIONS)
+    migrate(native, PRE_20_MIGRATIONS)
     now = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
     rows = [event_row(i, now) for i in range(1000)]
 
@@ -127,7 +127,7 @@ def test_port_zero_means_the_default_for_the_protocol() -> None:
 async def test_session_recordings_are_written_apart_from_events(native: NativeClickHouse) -> None:
     from app.stores.events import ClickHouseEventStore
 
-    migrate(native, SMOKE_MIGRATIONS)
+    migrate(native, PRE_20_MIGRATIONS)
     store = ClickHouseEventStore(native)
     now = dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=dt.UTC)
     row = {
