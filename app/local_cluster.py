@@ -29,7 +29,6 @@ from app.migrate import migrate_sql
 from app.settings import load_settings
 from app.stores.events import ClickHouseEventStore
 from app.stores.plugin_configs import ensure_team, install_plugin
-from schemas.clickhouse import PRE_20_MIGRATIONS
 from schemas.clickhouse import migrate as migrate_clickhouse
 from schemas.tables import events, plugin_storage
 
@@ -94,7 +93,7 @@ class LocalCluster:
             "KAFKA_PARTITIONS": str(partitions),
             "EVENTS_STORE": events_store,
             "CLICKHOUSE_DATABASE": self.database,
-            "WORKER_HTTP_PORT": "0",
+            "WORKER_HTTP_PORT": base.get("WORKER_HTTP_PORT", "0"),  # 0: no web server
             "DATA_DIR": f"/tmp/plugin-server-{run_id}",
             "LOG_LEVEL": base.get("LOG_LEVEL", "warning"),
         }
@@ -214,7 +213,7 @@ class LocalCluster:
         admin.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}")
         admin.close()
         self._clickhouse = NativeClickHouse.from_settings(settings)
-        migrate_clickhouse(self._clickhouse, PRE_20_MIGRATIONS)
+        migrate_clickhouse(self._clickhouse)  # the DDL for the server's version
 
     @property
     def log_path(self) -> str:

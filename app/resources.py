@@ -19,6 +19,7 @@ from app.connections import async_engine, async_redis, sync_engine
 from app.pipeline.context import PipelineContext
 from app.pipeline.dead_letters import dead_letter
 from app.plugin_host import PluginHost, open_host
+from app.readiness import Readiness
 from app.schedule import Scheduler
 from app.settings import Settings
 from app.stores.definitions import DefinitionStore
@@ -43,6 +44,7 @@ class Resources:
     engine: AsyncEngine
     host: PluginHost
     scheduler: Scheduler
+    readiness: Readiness
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def take_captured(self) -> list[bytes]:
@@ -118,7 +120,10 @@ async def _open(
         task_timeout=settings.TASK_TIMEOUT,
         test_period=settings.SCHEDULE_TEST_PERIOD_SECONDS,
     )
-    resources = Resources(context=context, engine=engine, host=host, scheduler=scheduler)
+    readiness = Readiness(settings, engine, context.events, redis=not embedded)
+    resources = Resources(
+        context=context, engine=engine, host=host, scheduler=scheduler, readiness=readiness
+    )
     resources.closers.append(delivered.close)
 
     async def dispose() -> None:

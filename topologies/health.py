@@ -1,5 +1,6 @@
-"""Liveness: the worker writes a ping to Redis that `plugin-server --healthcheck` reads,
-and answers GET /_health itself (for a per-process probe)."""
+"""Health: the worker writes a ping to Redis that `plugin-server --healthcheck` reads, and
+answers GET /_health itself: 200 when it can do its work, 503 with the reasons when a
+store it writes to cannot be used (for a per-process readiness probe)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from faust.web import Request, Response, View
 
 from app.health import PING_INTERVAL_SECONDS, write_ping
 from app.pipeline import stalls
-from topologies.resources import is_ready
+from topologies.resources import context_resources
 from topologies.topics import app, settings
 
 
@@ -19,18 +20,20 @@ async def ping() -> None:
 @app.page("/_health")
 class Health(View):
     async def get(self, request: Request) -> Response:
-        if not is_ready():
+        resources = context_resources()
+        if resources is None:
             return self.json({"status": "starting"}, status=503)
-        waiting = stalls.current()
+        problems = await resources.readiness.problems()
+        waiting = {
+            stage: {"reason": s.reason, "since": s.since, "attempts": s.attempts}
+            for stage, s in stalls.current().items()
+        }
+        if problems:
+            # not ready: a store it writes to cannot be used; the stages wait for it and
+            # go on by themselves when it is back
+            body = {"status": "unavailable", "stores": problems, "stalled": waiting}
+            return self.json(body, status=503)
         if waiting:
-            # still 200: a worker waiting for a server is alive and will go on by itself
-            return self.json(
-                {
-                    "status": "stalled",
-                    "stalled": {
-                        stage: {"reason": s.reason, "since": s.since, "attempts": s.attempts}
-                        for stage, s in waiting.items()
-                    },
-                }
-            )
+            # the stores answer again; the waiting stages are about to go on
+            return self.json({"status": "stalled", "stalled": waiting})
         return self.json({"status": "ok"})

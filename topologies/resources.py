@@ -29,10 +29,6 @@ def context_reloader() -> Reloader | None:
     return _reloader if _ready.is_set() else None
 
 
-def is_ready() -> bool:
-    return _ready.is_set()
-
-
 async def context() -> PipelineContext:
     """The pipeline context; agents wait here until the worker has built it."""
     await _ready.wait()

@@ -37,10 +37,18 @@ class EventStore(Protocol):
     async def read_recordings(self, team_id: int, session_id: str) -> list[dict[str, Any]]:
         """One session's recording rows, oldest first, deduplicated."""
 
+    async def probe(self) -> None:
+        """Raise unless the store answers and has its tables (for health)."""
+
 
 class SqlEventStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+
+    async def probe(self) -> None:
+        async with self._engine.connect() as conn:
+            for table in (events_table, recordings_table):
+                await conn.execute(select(table.c.uuid).limit(0))
 
     async def write(self, rows: Sequence[dict[str, Any]]) -> None:
         if not rows:
@@ -185,6 +193,10 @@ class ClickHouseEventStore:
 
     def __init__(self, client: Any) -> None:
         self._client = client
+
+    async def probe(self) -> None:
+        for table in ("events", "session_recording_events"):
+            await asyncio.to_thread(self._client.execute, f"SELECT uuid FROM {table} LIMIT 0")
 
     async def write(self, rows: Sequence[dict[str, Any]]) -> None:
         if not rows:

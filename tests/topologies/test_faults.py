@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import uuid
 from pathlib import Path
 
+import aiohttp
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -65,6 +67,24 @@ def uuids_of(batch: list[tuple[bytes, bytes]]) -> set[str]:
     return {orjson.loads(value)["uuid"] for _key, value in batch}
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def health(port: int) -> tuple[int, dict[str, object]]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/_health") as response,
+    ):
+        return response.status, await response.json()
+
+
+# the store /_health names while the server is down (the broker is the transport, not a store)
+UNHEALTHY_STORE = {"postgres": "sql", "clickhouse": "events", "redis": "redis"}
+
+
 @pytest.mark.parametrize(
     "server, store",
     [
@@ -77,10 +97,14 @@ def uuids_of(batch: list[tuple[bytes, bytes]]) -> set[str]:
 async def test_a_stopped_server_stalls_the_chain_and_no_valid_event_is_dead_lettered(
     server: str, store: str
 ) -> None:
-    run = uuid.uuid4().hex[:8]
+    run, port = uuid.uuid4().hex[:8], free_port()
     async with LocalCluster(
-        run_id=run, input_topic=f"fault_{run}_input", events_store=store
+        run_id=run,
+        input_topic=f"fault_{run}_input",
+        events_store=store,
+        env={**os.environ, "WORKER_HTTP_PORT": str(port)},
     ) as cluster:
+        assert (await health(port))[0] == 200
         before, after = messages(100, run), messages(100, run + "b")
         await cluster.produce(before)
         await cluster.wait_for_events(100, timeout=60)
@@ -92,10 +116,20 @@ async def test_a_stopped_server_stalls_the_chain_and_no_valid_event_is_dead_lett
         try:
             if server != "kafka":
                 await cluster.produce(after)  # arrives while the server is down
-            await asyncio.sleep(OUTAGE_SECONDS)
+            await asyncio.sleep(OUTAGE_SECONDS / 2)
+            if server in UNHEALTHY_STORE:
+                status, body = await health(port)
+                assert status == 503, body  # not ready, and still alive to say so
+                assert UNHEALTHY_STORE[server] in body["stores"]  # type: ignore[operator]
+            await asyncio.sleep(OUTAGE_SECONDS / 2)
         finally:
             services("start", server)
         await cluster.wait_for_events(200, timeout=120)
+        for _ in range(40):  # ready again by itself
+            if (await health(port))[0] == 200:
+                break
+            await asyncio.sleep(0.5)
+        assert await health(port) == (200, {"status": "ok"})
         assert await dead_letters_for(uuids_of(before + after)) == []
 
 
