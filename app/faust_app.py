@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,15 +47,28 @@ def tune_worker(settings: Settings) -> None:
 COMMIT_INTERVAL_SECONDS = 0.5  # Faust's default is 2.8 s
 
 
-def create_app(settings: Settings | None = None) -> faust.App:
+class PluginServerApp(faust.App):
+    """The worker's Faust app. Building it does no I/O (so `faust -A app --help` works
+    without a broker); the first start makes its directories and runs `before_start`
+    (creating the topics), before any consumer joins its group."""
+
+    before_start: Callable[[], None] | None = None
+
+    async def on_first_start(self) -> None:
+        Path(self.conf.datadir).parent.mkdir(parents=True, exist_ok=True)
+        if self.before_start is not None:
+            await asyncio.to_thread(self.before_start)
+        await super().on_first_start()
+
+
+def create_app(settings: Settings | None = None) -> PluginServerApp:
     settings = settings or get_settings()
-    Path(settings.DATA_DIR).mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {}
     if settings.KAFKA_TRUSTED_CERT_B64:
         from app.kafka_tls import ssl_context  # only where TLS is configured
 
         options["broker_credentials"] = ssl_context(settings)
-    app = faust.App(
+    app = PluginServerApp(
         APP_ID,
         broker=[f"kafka://{host}" for host in settings.kafka_bootstrap],
         store="memory://",

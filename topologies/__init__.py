@@ -11,5 +11,5 @@ def worker_app() -> faust.App:
     from topologies import capture, chain, control, health, ingress, jobs, timers  # noqa: F401
     from topologies.topics import all_topic_names, app, settings
 
-    ensure_topics(settings, all_topic_names())
+    app.before_start = lambda: ensure_topics(settings, all_topic_names())
     return app

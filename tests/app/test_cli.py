@@ -33,3 +33,20 @@ def test_healthcheck_fails_when_redis_is_unreachable(
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1")
     assert main(["--healthcheck"]) == 1
     assert capsys.readouterr().out.startswith("unhealthy: cannot read")
+
+
+def test_the_faust_command_works_without_a_broker(tmp_path) -> None:
+    """Importing the app does no I/O: topics are made when a worker starts."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "KAFKA_HOSTS": "127.0.0.1:1", "DATA_DIR": str(tmp_path / "data")}
+    faust = Path(sys.executable).parent / "faust"
+    shown = subprocess.run(
+        [str(faust), "-A", "app", "--help"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "Usage: faust" in shown.stdout and "Traceback" not in shown.stderr
+    assert not (tmp_path / "data").exists()
