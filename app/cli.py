@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 from app.settings import Settings, SettingsError, load_settings
 
@@ -49,7 +49,9 @@ def _settings_help() -> str:
     for name, field in Settings.model_fields.items():
         default = field.default
         shown = "null" if default is None else repr(default)
-        lines.append(f"  {name:<32} {field.description or ''} (default {shown})")
+        choices = get_args(field.annotation) if get_origin(field.annotation) is Literal else ()
+        one_of = f"; one of {', '.join(map(str, choices))}" if choices else ""
+        lines.append(f"  {name:<32} {field.description or ''}{one_of} (default {shown})")
     return "\n".join(lines)
 
 

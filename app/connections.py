@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+import redis
 import redis.asyncio as aioredis
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -65,6 +66,20 @@ def async_engine(settings: Settings) -> AsyncEngine:
 
 
 REDIS_TIMEOUT_SECONDS = 3.0  # a Redis that does not answer holds up no stage longer
+
+
+def plugin_cache_redis(settings: Settings) -> redis.Redis:
+    """The blocking client of the plugins' `meta.cache` (plugin threads share its pool of
+    `REDIS_POOL_MAX_SIZE` connections; a call waits for a free one)."""
+    pool = redis.BlockingConnectionPool.from_url(
+        settings.REDIS_URL,
+        max_connections=settings.REDIS_POOL_MAX_SIZE,
+        timeout=REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        decode_responses=True,
+    )
+    return redis.Redis(connection_pool=pool)
 
 
 def async_redis(settings: Settings) -> aioredis.Redis:

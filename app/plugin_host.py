@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.capture_sink import KafkaCaptureSink
+from app.connections import plugin_cache_redis
 from app.settings import Settings
 from plugin_runtime.backends import CaptureSink, GeoIPReader, RuntimeBackends
 from plugin_runtime.backends.geoip import shared_geoip
@@ -132,7 +133,7 @@ def open_host(
         cache: MemoryCache | RedisCache = MemoryCache()
         captures = MemoryCaptureSink()
     else:
-        cache = RedisCache.from_url(settings.REDIS_URL)
+        cache = RedisCache(plugin_cache_redis(settings))
         captures = KafkaCaptureSink(settings)
     backends = RuntimeBackends(
         cache=cache,

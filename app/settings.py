@@ -31,8 +31,12 @@ class Settings(BaseSettings):
         "sqlite:///path for a single-node install",
     )
     REDIS_URL: str = Field("redis://127.0.0.1", description="Redis URL (cache, pub/sub, locks)")
-    REDIS_POOL_MIN_SIZE: int = Field(1, ge=0, description="minimum Redis connections per worker")
-    REDIS_POOL_MAX_SIZE: int = Field(3, ge=1, description="maximum Redis connections per worker")
+    REDIS_POOL_MAX_SIZE: int = Field(
+        3,
+        ge=1,
+        description="Redis connections the plugins' meta.cache may hold per worker; "
+        "calls beyond wait for a free one",
+    )
     CLICKHOUSE_HOST: str = Field("localhost", description="ClickHouse host (native protocol)")
     CLICKHOUSE_PORT: int = Field(
         0, ge=0, le=65535, description="ClickHouse native port; 0 = 9000, or 9440 when secure"
@@ -70,7 +74,10 @@ class Settings(BaseSettings):
         1000, ge=1, description="events in one batch message between stages before it is sent"
     )
     KAFKA_FLUSH_FREQUENCY_MS: int = Field(
-        500, ge=1, description="longest a batch between stages waits to fill, in ms"
+        500,
+        ge=1,
+        description="longest a posthog.capture message waits for others to share its "
+        "send to the input topic (producer linger), in ms",
     )
     KAFKA_MAX_MESSAGE_BATCH_SIZE: int = Field(
         900_000, ge=1024, description="bytes in one batch message between stages before it is sent"
@@ -81,7 +88,6 @@ class Settings(BaseSettings):
     WORKER_CONCURRENCY: int = Field(
         0, ge=0, description="plugin calls running at once per worker process; 0 = all cores"
     )
-    TASKS_PER_WORKER: int = Field(10, ge=1, description="parallel tasks per plugin thread")
     TASK_TIMEOUT: float = Field(
         30.0, gt=0, description="seconds a single plugin call (and any loop in it) may run"
     )
