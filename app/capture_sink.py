@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from kafka import KafkaProducer
 
+from app.connections import kafka_producer
 from app.settings import Settings
 
 
@@ -25,9 +26,8 @@ class KafkaCaptureSink:
     def _client(self) -> KafkaProducer:
         with self._lock:
             if self._producer is None:
-                self._producer = KafkaProducer(
-                    bootstrap_servers=self._settings.kafka_bootstrap,
-                    linger_ms=self._settings.KAFKA_FLUSH_FREQUENCY_MS,
+                self._producer = kafka_producer(
+                    self._settings, linger_ms=self._settings.KAFKA_FLUSH_FREQUENCY_MS
                 )
             return self._producer
 

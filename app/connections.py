@@ -1,6 +1,9 @@
-"""The one place that turns settings into connections: SQL engines, Redis, ClickHouse, GeoIP."""
+"""The one place that turns settings into connections: SQL engines, Redis, Kafka clients
+(with TLS when it is configured), ClickHouse."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import redis
@@ -8,7 +11,15 @@ import redis.asyncio as aioredis
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from app.kafka_tls import ssl_context, uses_tls
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer
+    from kafka import KafkaConsumer, KafkaProducer
+    from kafka.admin import KafkaAdminClient
+
+    from app.clickhouse import NativeClickHouse
 
 _ASYNC_DRIVERS = {"postgresql": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
 # plugin code is synchronous and runs on plugin threads, so `meta.storage` and the plugin
@@ -100,3 +111,57 @@ def sync_engine(settings: Settings) -> Engine:
     return create_engine(
         url, pool_size=settings.worker_concurrency + 1, pool_pre_ping=True, **_JSON
     )
+
+
+# --- Kafka ---------------------------------------------------------------------------
+
+
+def kafka_options(settings: Settings) -> dict[str, Any]:
+    """Bootstrap servers and, when configured, TLS: the same for every Kafka client
+    (aiokafka and kafka-python take the same names)."""
+    options: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap}
+    if uses_tls(settings):
+        options.update(security_protocol="SSL", ssl_context=ssl_context(settings))
+    return options
+
+
+# the Kafka libraries load only where a command uses them
+
+
+def kafka_admin(settings: Settings, *, client_id: str) -> KafkaAdminClient:
+    from kafka.admin import KafkaAdminClient
+
+    return KafkaAdminClient(client_id=client_id, **kafka_options(settings))
+
+
+def kafka_producer(settings: Settings, **options: Any) -> KafkaProducer:
+    from kafka import KafkaProducer
+
+    return KafkaProducer(**kafka_options(settings), **options)
+
+
+def kafka_consumer(settings: Settings, **options: Any) -> KafkaConsumer:
+    from kafka import KafkaConsumer
+
+    return KafkaConsumer(**kafka_options(settings), **options)
+
+
+def aiokafka_consumer(settings: Settings, *topics: str, **options: Any) -> AIOKafkaConsumer:
+    from aiokafka import AIOKafkaConsumer
+
+    return AIOKafkaConsumer(*topics, **kafka_options(settings), **options)
+
+
+def faust_broker_credentials(settings: Settings) -> dict[str, Any]:
+    """The Faust app's broker options: its TLS context, when configured."""
+    return {"broker_credentials": ssl_context(settings)} if uses_tls(settings) else {}
+
+
+# --- ClickHouse ------------------------------------------------------------------------
+
+
+def clickhouse(settings: Settings) -> NativeClickHouse:
+    """The ClickHouse server of `CLICKHOUSE_*` (native protocol)."""
+    from app.clickhouse import NativeClickHouse
+
+    return NativeClickHouse.from_settings(settings)

@@ -11,6 +11,7 @@ from typing import Any
 
 import faust
 
+from app.connections import faust_broker_credentials
 from app.settings import Settings, get_settings
 
 APP_ID = "plugin-server"
@@ -63,11 +64,7 @@ class PluginServerApp(faust.App):
 
 def create_app(settings: Settings | None = None) -> PluginServerApp:
     settings = settings or get_settings()
-    options: dict[str, Any] = {}
-    if settings.KAFKA_TRUSTED_CERT_B64:
-        from app.kafka_tls import ssl_context  # only where TLS is configured
-
-        options["broker_credentials"] = ssl_context(settings)
+    options: dict[str, Any] = faust_broker_credentials(settings)
     app = PluginServerApp(
         APP_ID,
         broker=[f"kafka://{host}" for host in settings.kafka_bootstrap],

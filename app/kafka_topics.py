@@ -12,9 +12,10 @@ import contextlib
 import time
 from collections.abc import Iterable
 
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from app.connections import kafka_admin
 from app.settings import Settings
 
 TOPICS_VISIBLE_SECONDS = 30.0  # how long to wait for new topics to show in metadata
@@ -42,9 +43,7 @@ class TopicSetupError(RuntimeError):
 def ensure_topics(settings: Settings, names: Iterable[str]) -> None:
     wanted = sorted(set(names))
     try:
-        admin = KafkaAdminClient(
-            bootstrap_servers=settings.kafka_bootstrap, client_id="plugin-server-setup"
-        )
+        admin = kafka_admin(settings, client_id="plugin-server-setup")
     except Exception as exc:
         raise TopicSetupError(f"cannot reach Kafka at {settings.KAFKA_HOSTS}: {exc}") from exc
     try:

@@ -174,9 +174,7 @@ class LocalCluster:
         """Remove this run's topics, so repeated runs leave the broker as it was."""
         from aiokafka.admin import AIOKafkaAdminClient
 
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.env.get("KAFKA_HOSTS", "127.0.0.1:19092")
-        )
+        admin = AIOKafkaAdminClient(**self._kafka())
         await admin.start()
         try:
             prefix = self.env["KAFKA_TOPIC_PREFIX"]
@@ -215,6 +213,12 @@ class LocalCluster:
         self._clickhouse = NativeClickHouse.from_settings(settings)
         migrate_clickhouse(self._clickhouse)  # the DDL for the server's version
 
+    def _kafka(self) -> dict[str, Any]:
+        """The workers' Kafka options (bootstrap, TLS) for this harness's own clients."""
+        from app.connections import kafka_options
+
+        return kafka_options(load_settings(**{k: v for k, v in self.env.items() if k.isupper()}))
+
     @property
     def log_path(self) -> str:
         return f"/tmp/plugin-server-worker-{self.run_id}.log"
@@ -230,9 +234,7 @@ class LocalCluster:
     async def produce(self, messages: list[tuple[bytes, bytes]]) -> None:
         from aiokafka import AIOKafkaProducer
 
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.env.get("KAFKA_HOSTS", "127.0.0.1:19092")
-        )
+        producer = AIOKafkaProducer(**self._kafka())
         await producer.start()
         try:
             for key, value in messages:
@@ -296,7 +298,7 @@ class LocalCluster:
 
         consumer = AIOKafkaConsumer(
             f"{self.env['KAFKA_TOPIC_PREFIX']}events_written",
-            bootstrap_servers=self.env.get("KAFKA_HOSTS", "127.0.0.1:19092"),
+            **self._kafka(),
             auto_offset_reset="earliest",
             enable_auto_commit=False,
             group_id=None,

@@ -44,10 +44,10 @@ async def migrate_all(settings: Settings) -> int:
     if settings.EVENTS_STORE != "clickhouse":
         return 0
     try:
-        from app.clickhouse import NativeClickHouse
+        from app.connections import clickhouse
         from schemas.clickhouse import migrate as migrate_clickhouse
 
-        client = NativeClickHouse.from_settings(settings)
+        client = clickhouse(settings)
         try:
             await asyncio.to_thread(migrate_clickhouse, client)
         finally:

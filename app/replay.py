@@ -22,8 +22,9 @@ from datetime import datetime
 from typing import Any, TextIO
 
 import orjson
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import TopicPartition
 
+from app.connections import kafka_consumer, kafka_producer
 from app.kafka_topics import DEAD_LETTER_TOPIC, stage_topic
 from app.pipeline.dead_letters import REPLAY_KEY
 from app.pipeline.positions import POSITION_KEY
@@ -81,8 +82,8 @@ def _time(value: Any) -> datetime | None:
 
 def dead_letters(settings: Settings) -> Iterator[dict[str, Any]]:
     """Every record on the dead-letter topic, up to its end when this starts."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+    consumer = kafka_consumer(
+        settings,
         enable_auto_commit=False,
         group_id=None,
         consumer_timeout_ms=POLL_MS,
@@ -137,7 +138,7 @@ def replay(
 ) -> Outcome:
     """Publish the selected dead letters to their stages (only count them with `dry_run`)."""
     outcome = Outcome()
-    producer = None if dry_run else KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    producer = None if dry_run else kafka_producer(settings)
     try:
         for letter in source(settings):
             outcome.read += 1

@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.connections import async_engine, async_redis, sync_engine
+from app.connections import async_engine, async_redis, clickhouse, sync_engine
 from app.pipeline.context import PipelineContext
 from app.pipeline.dead_letters import dead_letter
 from app.plugin_host import PluginHost, open_host
@@ -140,9 +140,7 @@ async def open_cluster_resources(
 ) -> Resources:
     if settings.EVENTS_STORE == "postgres":
         return await _open(settings, SqlEventStore, embedded=False, on_dead_letter=on_dead_letter)
-    from app.clickhouse import NativeClickHouse
-
-    client = NativeClickHouse.from_settings(settings)
+    client = clickhouse(settings)
     return await _open(
         settings,
         lambda _: ClickHouseEventStore(client),

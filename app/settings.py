@@ -65,11 +65,19 @@ class Settings(BaseSettings):
     KAFKA_PARTITIONS: int = Field(
         4, ge=1, description="partitions of the topics between stages (keep equal to the input's)"
     )
-    KAFKA_CLIENT_CERT_B64: str | None = Field(None, description="Kafka certificate in Base64")
-    KAFKA_CLIENT_CERT_KEY_B64: str | None = Field(
-        None, description="Kafka certificate key in Base64"
+    KAFKA_CLIENT_CERT_B64: str | None = Field(
+        None,
+        description="Base64 of the PEM client certificate, for brokers that require one "
+        "(turns TLS on; with KAFKA_CLIENT_CERT_KEY_B64)",
     )
-    KAFKA_TRUSTED_CERT_B64: str | None = Field(None, description="Kafka trusted CA in Base64")
+    KAFKA_CLIENT_CERT_KEY_B64: str | None = Field(
+        None, description="Base64 of the PEM private key of KAFKA_CLIENT_CERT_B64"
+    )
+    KAFKA_TRUSTED_CERT_B64: str | None = Field(
+        None,
+        description="Base64 of the PEM CA certificate the brokers' certificates are "
+        "checked against (turns TLS on)",
+    )
     KAFKA_PRODUCER_MAX_QUEUE_SIZE: int = Field(
         1000, ge=1, description="events in one batch message between stages before it is sent"
     )

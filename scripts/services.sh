@@ -21,6 +21,7 @@ KAFKA_HOME="$ROOT/scripts/kafka"
 HOST=127.0.0.1
 KAFKA_PORT=19092
 KAFKA_CONTROLLER_PORT=19093
+KAFKA_TLS_PORT=19094 # TLS with client certificates, from a throwaway CA (kafka_tls_files)
 PG_PORT=55432
 REDIS_PORT=56379
 CH_TCP_PORT=19000
@@ -246,6 +247,7 @@ kafka_launch() { # [keep]: start again on the data of the last run (topics, offs
   fi
   ensure_port_free kafka "$KAFKA_PORT"
   ensure_port_free kafka-controller "$KAFKA_CONTROLLER_PORT"
+  ensure_port_free kafka-tls "$KAFKA_TLS_PORT"
   KAFKA_STARTED="$(now_ms)"
   local dir="$STATE/kafka" cluster_id
   if [[ "${1:-}" == keep && -f "$dir/server.properties" ]]; then
@@ -255,7 +257,9 @@ kafka_launch() { # [keep]: start again on the data of the last run (topics, offs
   fi
   rm -rf "$dir" "$STATE/kafka.pid"
   mkdir -p "$dir/data"
-  sed "s#@KAFKA_DATA@#$dir/data#" "$KAFKA_HOME/server.properties.in" >"$dir/server.properties"
+  kafka_tls_files "$dir/tls"
+  sed -e "s#@KAFKA_DATA@#$dir/data#" -e "s#@KAFKA_TLS@#$dir/tls#" \
+    "$KAFKA_HOME/server.properties.in" >"$dir/server.properties"
   # a KRaft cluster id is 16 random bytes in URL-safe base64 (22 characters)
   cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=' | cut -c1-22)"
   cluster_id="A${cluster_id:1}" # Kafka refuses ids that start with '-'
@@ -266,6 +270,25 @@ kafka_launch() { # [keep]: start again on the data of the last run (topics, offs
   }
   launch "$STATE/kafka.pid" "$dir/broker.log" \
     "${KAFKA_JAVA[@]}" "${KAFKA_JVM[@]}" kafka.Kafka "$dir/server.properties"
+}
+
+# A CA made for this broker only, its certificate for 127.0.0.1 and one client's: what the
+# TLS tests connect with (KAFKA_TLS_DIR). Nothing leaves the machine.
+kafka_tls_files() { # directory
+  local tls="$1" name
+  mkdir -p "$tls"
+  command -v openssl >/dev/null || die "openssl not found: it makes the broker's test certificates"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=plugin-server test CA" \
+    -keyout "$tls/ca.key" -out "$tls/ca.pem" 2>/dev/null
+  for name in broker client; do
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=plugin-server $name" \
+      -keyout "$tls/$name.key" -out "$tls/$name.csr" 2>/dev/null
+    openssl x509 -req -in "$tls/$name.csr" -CA "$tls/ca.pem" -CAkey "$tls/ca.key" \
+      -CAcreateserial -days 30 -out "$tls/$name.crt" \
+      -extfile <(printf "subjectAltName=IP:127.0.0.1") 2>/dev/null
+  done
+  cat "$tls/broker.key" "$tls/broker.crt" >"$tls/broker.pem"
+  chmod 600 "$tls"/*.key "$tls/broker.pem"
 }
 
 kafka_wait() {
@@ -491,6 +514,8 @@ cmd_start() {
 cmd_env() {
   cat <<EOF
 export DATABASE_URL=postgres://postgres@$HOST:$PG_PORT/plugin_server
+export KAFKA_TLS_HOSTS=$HOST:$KAFKA_TLS_PORT
+export KAFKA_TLS_DIR=$STATE/kafka/tls
 export REDIS_URL=redis://$HOST:$REDIS_PORT
 export KAFKA_HOSTS=$HOST:$KAFKA_PORT
 export CLICKHOUSE_HOST=$HOST

@@ -16,9 +16,10 @@ from collections.abc import Awaitable
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.structs import RecordMetadata
 
+from app.connections import aiokafka_consumer
 from app.faust_app import APP_ID
 from app.pipeline.dead_letters import dead_letter
 from app.pipeline.output import StageOutput
@@ -103,9 +104,9 @@ async def _forward(partition: int, messages: list[Received]) -> list[Awaitable[R
 
 @app.task
 async def ingest_capture_messages() -> None:
-    consumer = AIOKafkaConsumer(
+    consumer = aiokafka_consumer(
+        settings,
         settings.KAFKA_CONSUMPTION_TOPIC,
-        bootstrap_servers=settings.kafka_bootstrap,
         group_id=INGRESS_GROUP,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
