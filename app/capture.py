@@ -1,12 +1,16 @@
 """HTTP capture requests (PostHog's /capture, /e, /batch bodies) to capture messages.
 
-Both the embedded capture server and the worker's endpoint use this, so a request is
-accepted or refused with the same reason in either mode.
+`handle_capture` is the one capture handler: the worker's endpoint (onto the input
+topic) and the embedded server (through the chain in process) are thin adapters around
+it, so a request is accepted or refused on the same paths with the same reason in
+either mode. The message format is `schemas/capture_message.py`.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +20,8 @@ from app.pipeline.timestamps import format_iso
 from app.stores.teams import TeamStore
 
 MAX_BATCH_EVENTS = 10_000  # events in one request; larger batches are refused, not cut
+MAX_BODY_BYTES = 20 * 1024 * 1024  # a request body; the servers refuse larger ones (413)
+CAPTURE_PATHS = ("/capture", "/capture/", "/e", "/e/", "/batch", "/batch/", "/track", "/track/")
 
 
 class CaptureError(ValueError):
@@ -116,3 +122,28 @@ def api_token(body: Any) -> str | None:
             token = body["properties"].get("token")
         return token if isinstance(token, str) else None
     return None
+
+
+@dataclass(frozen=True)
+class CaptureAnswer:
+    status: int
+    body: dict[str, Any]
+
+
+Deliver = Callable[[list[dict[str, Any]]], Awaitable[dict[str, Any]]]
+
+
+async def handle_capture(
+    raw_body: bytes, *, ip: str | None, host: str, teams: TeamStore, deliver: Deliver
+) -> CaptureAnswer:
+    """Answer one capture request: 400 or 401 with the reason, or 200 once `deliver` took
+    its messages (what `deliver` returns is added to the answer)."""
+    try:
+        body = parse_body(raw_body)
+        team_id = await team_for_request(body, teams)
+        messages = capture_messages(body, team_id=team_id, ip=ip, site_url=f"http://{host}")
+    except CaptureError as exc:
+        status = 401 if isinstance(exc, UnknownToken) else 400
+        return CaptureAnswer(status, {"status": 0, "error": str(exc)})
+    extra = await deliver(messages)
+    return CaptureAnswer(200, {"status": 1, **extra})

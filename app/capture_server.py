@@ -1,44 +1,43 @@
-"""The embedded mode's capture endpoint on localhost: POST /capture, /e, /batch."""
+"""The embedded mode's capture endpoint on localhost: the paths and handling of
+`app.capture.handle_capture`, each request run through the chain at once."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import orjson
 from aiohttp import web
 
-from app.capture import CaptureError, UnknownToken, capture_messages, parse_body, team_for_request
+from app.capture import CAPTURE_PATHS, MAX_BODY_BYTES, handle_capture
 from app.embedded import run_chain
 from app.pipeline.context import PipelineContext
 
 
 def make_app(ctx: PipelineContext) -> web.Application:
-    async def capture(request: web.Request) -> web.Response:
-        body = await request.read()
-        try:
-            parsed = parse_body(body)
-            team_id = await team_for_request(parsed, ctx.teams)
-            messages = capture_messages(
-                parsed, team_id=team_id, ip=request.remote, site_url=f"http://{request.host}"
-            )
-        except CaptureError as exc:
-            status = 401 if isinstance(exc, UnknownToken) else 400
-            return web.json_response({"status": 0, "error": str(exc)}, status=status)
+    async def deliver(messages: list[dict[str, Any]]) -> dict[str, Any]:
         result = await run_chain(ctx, [orjson.dumps(m) for m in messages])
-        return web.json_response(
-            {
-                "status": 1,
-                "stored": len(result.stored),
-                "dropped": result.dropped,
-                "dead_letters": [letter.error for letter in result.dead_letters],
-            }
+        return {
+            "stored": len(result.stored),
+            "dropped": result.dropped,
+            "dead_letters": [letter.error for letter in result.dead_letters],
+        }
+
+    async def capture(request: web.Request) -> web.Response:
+        answer = await handle_capture(
+            await request.read(),
+            ip=request.remote,
+            host=request.host,
+            teams=ctx.teams,
+            deliver=deliver,
         )
+        return web.json_response(answer.body, status=answer.status)
 
     async def health(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
-    app = web.Application(client_max_size=20 * 1024 * 1024)
-    for path in ("/capture", "/capture/", "/e", "/e/", "/batch", "/batch/", "/track"):
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    for path in CAPTURE_PATHS:
         app.router.add_post(path, capture)
     app.router.add_get("/_health", health)
     return app

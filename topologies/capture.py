@@ -1,7 +1,8 @@
-"""The worker's capture endpoint: POST /capture, /e, /batch onto the input topic.
+"""The worker's capture endpoint: POST /capture, /e, /batch, /track onto the input topic.
 
 Each event becomes one capture message keyed `team_id:distinct_id`, exactly as an
-external capture service would write it, so HTTP and Kafka input take one path.
+external capture service would write it, so HTTP and Kafka input take one path. The
+handling is `app.capture.handle_capture`, shared with the embedded server.
 """
 
 from __future__ import annotations
@@ -12,42 +13,39 @@ from typing import Any
 import orjson
 from faust.web import Request, Response, View
 
-from app.capture import CaptureError, UnknownToken, capture_messages, parse_body, team_for_request
+from app.capture import CAPTURE_PATHS, handle_capture
 from topologies.resources import context
 from topologies.topics import app, settings
-
-CAPTURE_PATHS = ("/capture", "/capture/", "/e", "/e/", "/batch", "/batch/", "/track", "/track/")
 
 
 class CaptureView(View):
     async def post(self, request: Request) -> Response:
-        body = await request.read()  # type: ignore[attr-defined]
+        web_request: Any = request  # aiohttp's request; Faust's type hides its fields
         ctx = await context()
-        try:
-            parsed = parse_body(body)
-            team_id = await team_for_request(parsed, ctx.teams)
-            messages = capture_messages(
-                parsed,
-                team_id=team_id,
-                ip=request.remote,  # type: ignore[attr-defined]
-                site_url=f"http://{request.host}",  # type: ignore[attr-defined]
-            )
-        except CaptureError as exc:
-            status = 401 if isinstance(exc, UnknownToken) else 400
-            return self.json({"status": 0, "error": str(exc)}, status=status)
-        await asyncio.gather(*[await _send(message) for message in messages])
-        return self.json({"status": 1})
+        answer = await handle_capture(
+            await web_request.read(),
+            ip=web_request.remote,
+            host=web_request.host,
+            teams=ctx.teams,
+            deliver=_deliver,
+        )
+        return self.json(answer.body, status=answer.status)
 
 
-async def _send(message: dict[str, Any]) -> Any:
-    return await app.producer.send(
-        topic=settings.KAFKA_CONSUMPTION_TOPIC,
-        key=f"{message['team_id']}:{message['distinct_id']}".encode(),
-        value=orjson.dumps(message),
-        partition=None,
-        timestamp=None,
-        headers=None,
-    )
+async def _deliver(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    sent = [
+        await app.producer.send(
+            topic=settings.KAFKA_CONSUMPTION_TOPIC,
+            key=f"{message['team_id']}:{message['distinct_id']}".encode(),
+            value=orjson.dumps(message),
+            partition=None,
+            timestamp=None,
+            headers=None,
+        )
+        for message in messages
+    ]
+    await asyncio.gather(*sent)  # acknowledged by the broker before the answer
+    return {}
 
 
 for _index, _path in enumerate(CAPTURE_PATHS):
