@@ -173,6 +173,8 @@ async def run_dev(settings: Settings, args: argparse.Namespace) -> int:
     settings, resources, data_dir = await open_local(settings, plugins, _team_ids(messages))
     try:
         print(f"embedded mode: plugins {', '.join(plugins)}; store {data_dir}\n")
+        for record, reason in resources.host.runtime.not_loaded():
+            print(f"plugin {record.plugin.name!r} (team {record.team_id}) did not load: {reason}\n")
         result = await ingest_all(resources, messages)
         keep_dead_letters(result.dead_letters, data_dir)
         show(result, data_dir)

@@ -29,6 +29,7 @@ class ConfigSlot:
     instance: SandboxedInstance | None = None
     attempts: int = 0
     failing: str | None = None
+    last_error: str | None = None  # of the latest failed load attempt
     retry: asyncio.Task[None] | None = None
 
     @property
@@ -97,6 +98,7 @@ class Loader:
     def _failed(self, slot: ConfigSlot, exc: Exception) -> float | None:
         ref = slot.ref
         message = f"{type(exc).__name__}: {exc}"
+        slot.last_error = message
         self._recorder.record(ref, exc)
         self._recorder.system(ref, "error", message)
         # a config the plugin cannot take will not improve by waiting: no retries

@@ -396,6 +396,17 @@ class PluginRuntime:
                     functools.partial(poster.capture, PLUGIN_METRICS_EVENT, properties)
                 )
 
+    def not_loaded(self) -> list[tuple[PluginConfigRecord, str]]:
+        """Configs without a running instance, each with why: given up (disabled) or
+        still retrying, with the last error."""
+        out = []
+        for slot in self._slots.values():
+            if slot.instance is not None or slot.last_error is None:
+                continue
+            state = "disabled" if slot.failing is not None else "retrying"
+            out.append((slot.record, f"{slot.last_error} ({state})"))
+        return out
+
     def failing_configs(self) -> dict[int, str]:
         """Configs that gave up loading, with their last error."""
         return {cid: s.failing for cid, s in self._slots.items() if s.failing is not None}

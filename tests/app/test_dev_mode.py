@@ -102,3 +102,21 @@ def test_the_dev_server_runs_the_schedule_and_jobs_while_it_serves(tmp_path: Pat
         lines = [m for (m,) in conn.execute(select(plugin_logs.c.message))]
     engine.dispose()
     assert any(m.startswith("run_every_minute for the period from") for m in lines)
+
+
+def test_dev_says_which_plugin_did_not_set_up_and_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plugin = tmp_path / "broken"
+    plugin.mkdir()
+    (plugin / "plugin.py").write_text(
+        "def setup_plugin(meta):\n    raise ValueError('no API key')\n\n"
+        "def process_event(event, meta):\n    return event\n"
+    )
+    (plugin / "plugin.json").write_text('{"name": "broken", "main": "plugin.py"}')
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    assert main(["dev", "--once", "--plugin", str(plugin)]) == 0
+    out = capsys.readouterr().out
+    line = "plugin 'broken' (team 1) did not load: ValueError: no API key"
+    assert line in out
+    assert out.index(line) < out.index("events in:")
