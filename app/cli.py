@@ -2,7 +2,7 @@
 
 Modes, in the original's order of precedence: --help, --version, --healthcheck,
 --migrate, --idle (or PLUGIN_SERVER_IDLE); then the subcommands `dev`, `worker`,
-`ingest FILE`, `replay`, `team create|list|set`, `jobs list`,
+`ingest FILE`, `replay`, `team create|list|set`, `events list`, `jobs list`,
 `plugin install|config|list|logs|test`.
 """
 
@@ -34,6 +34,7 @@ commands:
   team create NAME    create a team; prints its id and API key (on DATABASE_URL)
   team list           every team with its settings
   team set ID k=v...  change a team's settings (name, anonymize_ips)
+  events list --team ID   a team's latest stored events
   jobs list           plugin jobs and export retries waiting, running or failed
   plugin install PATH store a plugin (folder, zip or tar.gz); prints its id
   plugin config TEAM PLUGIN [--set k=v] [--attachment k=FILE] [--enable|--disable]
@@ -139,6 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
         "assignments", nargs="+", metavar="KEY=VALUE", help="name=TEXT or anonymize_ips=true|false"
     )
 
+    events = commands.add_parser("events", help="what was stored")
+    events_commands = events.add_subparsers(dest="events_command", metavar="ACTION", required=True)
+    events_list = events_commands.add_parser(
+        "list", help="a team's latest stored events, newest first (from EVENTS_STORE)"
+    )
+    events_list.add_argument("--team", type=int, metavar="ID", required=True)
+    events_list.add_argument("--limit", type=int, default=20, metavar="N", help="(default 20)")
+
     jobs = commands.add_parser("jobs", help="plugin jobs and export retries")
     jobs_commands = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
     jobs_list = jobs_commands.add_parser(
@@ -200,6 +209,16 @@ def _team(settings: Settings, args: argparse.Namespace) -> int:
                 f"{str(t.ingested_event).lower():<8}  {t.name}"
             )
         return rows
+
+    return run_admin(settings, run)
+
+
+def _events(settings: Settings, args: argparse.Namespace) -> int:
+    from app.admin.events import event_lines, latest_events
+    from app.admin.run import run_admin
+
+    async def run(engine: Any) -> list[str]:
+        return event_lines(await latest_events(settings, engine, args.team, args.limit))
 
     return run_admin(settings, run)
 
@@ -280,6 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _replay(settings, args)
     if args.command == "team":
         return _team(settings, args)
+    if args.command == "events":
+        return _events(settings, args)
     if args.command == "jobs":
         return _jobs(settings, args)
     if args.command == "plugin":

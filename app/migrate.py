@@ -47,6 +47,13 @@ async def migrate_all(settings: Settings) -> int:
         from app.connections import clickhouse
         from schemas.clickhouse import migrate as migrate_clickhouse
 
+        if settings.CLICKHOUSE_DATABASE != "default":
+            server = clickhouse(settings.model_copy(update={"CLICKHOUSE_DATABASE": "default"}))
+            try:
+                name = settings.CLICKHOUSE_DATABASE
+                await asyncio.to_thread(server.execute, f"CREATE DATABASE IF NOT EXISTS `{name}`")
+            finally:
+                server.close()
         client = clickhouse(settings)
         try:
             await asyncio.to_thread(migrate_clickhouse, client)

@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.admin.errors import AdminError
+from app.clickhouse import ClickHouseError
 from app.connections import async_engine
 from app.pipeline.failures import is_infrastructure
 from app.settings import Settings
@@ -33,6 +34,9 @@ def run_admin(settings: Settings, command: Callable[[AsyncEngine], Awaitable[lis
     except AdminError as exc:
         print(f"plugin-server: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except ClickHouseError as exc:
+        print(f"plugin-server: the events store cannot be used ({exc})", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except (DBAPIError, OSError) as exc:
         if not (is_infrastructure(exc) or "no such table" in str(exc)):
             raise
