@@ -234,10 +234,11 @@ def _jobs(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _run_worker(settings: Settings, extra: Sequence[str]) -> int:
-    level = "warn" if settings.LOG_LEVEL in ("warning", "none") else settings.LOG_LEVEL
-    argv = [sys.executable, "-m", "faust", "-A", "app", "worker", "-l", level]
+    # `faust -A app worker`; the app applies LOG_LEVEL itself, whichever command ran, but
+    # Faust's worker command turns the web on unless told otherwise
+    argv = [sys.executable, "-m", "faust", "-A", "app", "worker"]
     if settings.WORKER_HTTP_PORT == 0:
-        argv.append("--without-web")  # Faust's worker command turns the web on by default
+        argv.append("--without-web")
     argv.extend(extra)
     os.execv(sys.executable, argv)
     return 0  # not reached

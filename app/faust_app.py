@@ -31,7 +31,11 @@ def quiet_logging(settings: Settings) -> None:
     then drops costs 10-25% of a worker's CPU.
     """
     level = _LOG_LEVELS[settings.LOG_LEVEL]
-    logging.getLogger().setLevel(level)
+    root = logging.getLogger()
+    root.setLevel(level)
+    # Faust's own handler takes its `-l` level: LOG_LEVEL decides, whichever command ran
+    for handler in root.handlers:
+        handler.setLevel(level)
     for name in ("aiokafka", "kafka", "faust", "mode"):
         logging.getLogger(name).setLevel(max(level, logging.INFO))
 
