@@ -28,6 +28,7 @@ from plugin_runtime.backends.memory import MemoryCache, MemoryCaptureSink
 from plugin_runtime.backends.redis import RedisCache
 from plugin_runtime.backends.sql import SqlErrorSink, SqlLogSink, SqlStorage
 from plugin_runtime.backends.sql_jobs import ClaimedJob, SqlJobQueue
+from plugin_runtime.budgets import BudgetPolicy
 from plugin_runtime.exports import ExportFailure
 from plugin_runtime.isolation import PluginExecutor
 from plugin_runtime.runtime import PluginRuntime
@@ -92,6 +93,10 @@ class PluginHost:
     def _settle(self, job: ClaimedJob, outcome: JobOutcome) -> None:
         if outcome.state == "done":
             self.jobs.succeeded(job)
+        elif outcome.state == "later" and outcome.delay is not None:
+            self.jobs.release(
+                job, run_at=datetime.now(UTC) + outcome.delay, error=outcome.error or ""
+            )
         elif outcome.state == "retry" and outcome.delay is not None:
             self.jobs.retry(
                 job, run_at=datetime.now(UTC) + outcome.delay, error=outcome.error or ""
@@ -159,6 +164,13 @@ def open_host(
         executor=executor,
         on_export_failure=on_export_failure,
         max_sandboxes=settings.SANDBOX_MAX_PROCESSES,
+        budget=BudgetPolicy(
+            seconds=settings.PLUGIN_BUDGET_SECONDS,
+            refill_per_second=settings.PLUGIN_BUDGET_REFILL_PER_SECOND,
+            failure_seconds=settings.PLUGIN_BUDGET_FAILURE_SECONDS,
+            pause_seconds=settings.PLUGIN_BUDGET_PAUSE_SECONDS,
+            pauses_before_disable=settings.PLUGIN_BUDGET_PAUSES_BEFORE_DISABLE,
+        ),
     )
     host = PluginHost(runtime=runtime, backends=backends, jobs=jobs)
     host.closers.extend([executor.close, logs.close])

@@ -102,6 +102,29 @@ class Settings(BaseSettings):
     PLUGIN_CALL_MEMORY_MB: int = Field(
         128, ge=8, description="MiB a single plugin call may allocate before it is stopped"
     )
+    PLUGIN_BUDGET_SECONDS: float = Field(
+        30.0,
+        gt=0,
+        description="plugin time (s) one plugin config may spend in a burst, per worker; "
+        "below half it is degraded, at zero paused",
+    )
+    PLUGIN_BUDGET_REFILL_PER_SECOND: float = Field(
+        0.5, gt=0, description="plugin seconds a config's budget earns back per second"
+    )
+    PLUGIN_BUDGET_FAILURE_SECONDS: float = Field(
+        0.5, ge=0, description="what a failed plugin call costs its budget on top of its time"
+    )
+    PLUGIN_BUDGET_PAUSE_SECONDS: float = Field(
+        300.0,
+        gt=0,
+        description="how long a config whose budget ran out is paused (its events pass it)",
+    )
+    PLUGIN_BUDGET_PAUSES_BEFORE_DISABLE: int = Field(
+        3,
+        ge=1,
+        description="pauses within a day after which the config is disabled until enabled "
+        "again with `plugin config --enable`",
+    )
     SANDBOX_MAX_PROCESSES: int = Field(
         32,
         ge=1,

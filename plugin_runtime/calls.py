@@ -6,6 +6,7 @@ composed in `call_stack`, so the runner never grows `if`s for cross-cutting beha
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -52,6 +53,36 @@ class RecordErrors:
         except Exception as exc:
             self._recorder.record(call.ref, exc, call.event)
             raise
+
+
+class Spending:
+    """Middleware: how long each config's calls ran and how many failed, since `take`.
+
+    In the sandbox this is the split of a request's time between the team's configs;
+    the worker measures the request's total itself (`SandboxTeam.request`)."""
+
+    def __init__(self) -> None:
+        self._spent: dict[int, list[float]] = {}
+
+    def __call__(self, call: PluginCall, proceed: Proceed) -> Any:
+        started = time.monotonic()
+        failed = 0.0
+        try:
+            return proceed(call)
+        except call.expected:
+            raise
+        except BaseException:
+            failed = 1.0
+            raise
+        finally:
+            entry = self._spent.setdefault(call.ref.plugin_config_id, [0.0, 0.0])
+            entry[0] += time.monotonic() - started
+            entry[1] += failed
+
+    def take(self) -> dict[str, list[float]]:
+        """{config id (text): [seconds, failed calls]}, and start counting again."""
+        spent, self._spent = self._spent, {}
+        return {str(k): v for k, v in spent.items()}
 
 
 def call_stack(middlewares: Sequence[CallMiddleware], invoke: Proceed) -> Proceed:

@@ -40,7 +40,11 @@ class ConfigSlot:
 def same_plugin(old: PluginConfigRecord, new: PluginConfigRecord) -> bool:
     """Whether `new` can keep `old`'s instance: same code, config and attachments (the
     order may differ: it only moves the plugin in its team's chain)."""
-    return dataclasses.replace(old, order=0) == dataclasses.replace(new, order=0)
+
+    def bare(r: PluginConfigRecord) -> PluginConfigRecord:
+        return dataclasses.replace(r, order=0, budget_state=None)
+
+    return bare(old) == bare(new)
 
 
 class Loader:

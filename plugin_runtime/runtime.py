@@ -16,10 +16,11 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from plugin_runtime.backends import RuntimeBackends
+from plugin_runtime.budgets import DISABLED, HEALTHY, BudgetChange, BudgetPolicy, Budgets
 from plugin_runtime.capabilities import EXPORT_RETRY_JOB, METHODS, SCHEDULED, python_name
 from plugin_runtime.chain import runs_in_chain
 from plugin_runtime.delivery import copy_events
@@ -48,6 +49,7 @@ from plugin_runtime.types import JobOutcome, PluginConfigRecord
 
 log = logging.getLogger(__name__)
 
+BUDGET_JOB_WAIT = timedelta(seconds=60)  # a job of a paused config is tried again after
 EXPORT_TICK_SECONDS = 1.0  # how often waiting export batches are checked for their time limit
 PLUGIN_METRICS_EVENT = "$$plugin_metrics"
 
@@ -65,6 +67,7 @@ class PluginRuntime:
         on_export_failure: ExportFailureHook | None = None,
         export_tick_seconds: float = EXPORT_TICK_SECONDS,
         max_sandboxes: int = DEFAULT_MAX_PROCESSES,
+        budget: BudgetPolicy | None = None,
     ) -> None:
         """`on_export_failure` receives every batch that export_events did not take
         (exhausted retries or another error); `max_sandboxes` caps the live sandbox
@@ -88,6 +91,8 @@ class PluginRuntime:
         self._slots: dict[int, ConfigSlot] = {}
         self._teams: dict[int, list[ConfigSlot]] = {}
         self._ticker: asyncio.Task[None] | None = None
+        self.budgets = Budgets(budget, on_change=self._budget_changed)
+        self._writes: set[asyncio.Future[None]] = set()
 
     # -- loading -------------------------------------------------------------------
 
@@ -102,6 +107,8 @@ class PluginRuntime:
                 continue
             old = self._slots.get(record.id)
             if old is not None and same_plugin(old.record, record):
+                if record.budget_state is None and old.record.budget_state is not None:
+                    self.budgets.reset(record.id)  # an operator enabled it again
                 old.record = record
                 slots[record.id] = old
             else:
@@ -109,6 +116,8 @@ class PluginRuntime:
                 fresh.append(slots[record.id])
         await asyncio.gather(*(self._loader.attempt(slot) for slot in fresh))
         gone = [s for cid, s in self._slots.items() if slots.get(cid) is not s]
+        for slot in gone:
+            self.budgets.reset(slot.record.id)
         self._slots = slots
         self._teams = _by_team(slots.values())
         await asyncio.gather(*(self._loader.unload(s, self._flush_instance) for s in gone))
@@ -124,6 +133,7 @@ class PluginRuntime:
                 team = self._sandboxes[team_id] = SandboxTeam(
                     team_id, self.backends, limits=self._limits, pool=self.pool
                 )
+                team.on_spent = self._spent
             return team
 
     def _instances(self, team_id: int) -> list[SandboxedInstance]:
@@ -169,7 +179,7 @@ class PluginRuntime:
             skipped = set(failed)
             chain = [
                 i
-                for i in await self._current(team_id)
+                for i in self._within_budget(await self._current(team_id), len(events))
                 if runs_in_chain(i) and i.ref.label not in skipped
             ]
             if not chain:
@@ -192,7 +202,9 @@ class PluginRuntime:
         """Every plugin's on_event (on_snapshot for `$snapshot`); each plugin gets its own
         copy of the events, so none sees another's changes."""
         receivers = [
-            i for i in await self._current(team_id) if i.has("on_event") or i.has("on_snapshot")
+            i
+            for i in self._within_budget(await self._current(team_id), len(events))
+            if i.has("on_event") or i.has("on_snapshot")
         ]
         if not receivers or not events:
             return
@@ -306,6 +318,12 @@ class PluginRuntime:
             log.warning("no scheduled task %r for plugin config %s", task, plugin_config_id)
             return False
         ref = instance.ref
+        if not self.budgets.allows(plugin_config_id):
+            state = self.budgets.state(plugin_config_id)
+            await self._executor.run(
+                lambda: self._recorder.system(ref, "info", f"{function} skipped: {state}")
+            )
+            return False
         which = f" for the period from {period:%Y-%m-%d %H:%M:%S} UTC" if period else ""
 
         def run() -> bool:
@@ -349,6 +367,9 @@ class PluginRuntime:
         if name == EXPORT_RETRY_JOB and instance.export_buffer is not None:
             await self._export_payload(instance, dict(payload or {}))
             return JobOutcome.done()
+        if not self.budgets.allows(plugin_config_id):
+            state = self.budgets.state(plugin_config_id)
+            return JobOutcome.later(BUDGET_JOB_WAIT, f"plugin config {state} by its budget")
         if name not in instance.jobs:
             error = UnknownJobError(f"plugin {instance.ref.plugin_name!r} defines no job {name!r}")
             await self._executor.run(lambda: self._recorder.record(instance.ref, error))
@@ -371,6 +392,52 @@ class PluginRuntime:
             # the call stack recorded it against the config; jobs are not retried for it
             return JobOutcome.failed(f"{type(exc).__name__}: {exc}")
         return JobOutcome.done()
+
+    # -- budgets -----------------------------------------------------------------------
+
+    def _within_budget(
+        self, instances: list[SandboxedInstance], events: int
+    ) -> list[SandboxedInstance]:
+        """The instances whose budget lets them run; the others pass `events` untouched."""
+        allowed = []
+        for instance in instances:
+            if self.budgets.allows(instance.ref.plugin_config_id):
+                allowed.append(instance)
+            else:
+                self.budgets.passed(instance.ref.plugin_config_id, events)
+        return allowed
+
+    def _spent(self, spent: dict[int, tuple[float, int]]) -> None:
+        for plugin_config_id, (seconds, failures) in spent.items():
+            self.budgets.charge(plugin_config_id, seconds, failures)
+
+    def _budget_changed(self, change: BudgetChange) -> None:
+        slot = self._slots.get(change.plugin_config_id)
+        if slot is None:
+            return
+        ref = slot.ref
+
+        def write() -> None:
+            level = "info" if change.state == HEALTHY else "warning"
+            self._recorder.system(ref, level, f"budget: {change.state}: {change.reason}")
+            state = None
+            if change.state != HEALTHY:
+                state = {"state": change.state, "reason": change.reason, "since": _now_iso()}
+                if change.until is not None:
+                    state["until"] = _iso(change.until)
+            self.backends.errors.budget(ref.plugin_config_id, state)
+            if change.state == DISABLED:
+                self._recorder.disable(ref)
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            write()  # on a plugin thread: the stores may block it
+            return
+        # on the event loop (a pause ended): the stores are written from a plugin thread
+        task = loop.create_task(self._executor.run(write))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
 
     # -- state the app reads -----------------------------------------------------------
 
@@ -443,3 +510,11 @@ def _marked(events: list[dict[str, Any]], failed: list[str]) -> list[dict[str, A
             if isinstance(properties, dict):
                 properties["$plugins_failed"] = [*properties.get("$plugins_failed", []), *failed]
     return events
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -11,8 +11,9 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from plugin_runtime.backends import RuntimeBackends
@@ -23,7 +24,7 @@ from plugin_runtime.extensions.metrics import METRIC_KINDS, MetricValues
 from plugin_runtime.sandbox import protocol
 from plugin_runtime.sandbox.limits import Limits
 from plugin_runtime.sandbox.serving import BackendServer, Member
-from plugin_runtime.sandbox.supervisor import SandboxProcess
+from plugin_runtime.sandbox.supervisor import SandboxCrashed, SandboxProcess
 from plugin_runtime.types import PluginConfigRecord, PluginConfigRef
 
 _handles = itertools.count(1)
@@ -92,6 +93,9 @@ class SandboxTeam:
         self._pool = pool
         self.process = SandboxProcess(team_id, limits=limits, geoip=backends.geoip is not None)
         self.members: dict[int, Member] = {}
+        self._configs: dict[int, int] = {}  # load handle -> plugin config id
+        # the budgets' meter: {config id: (seconds, failed calls)} after each request
+        self.on_spent: Callable[[dict[int, tuple[float, int]]], None] | None = None
         self._server = BackendServer(
             backends, team_id, lambda: self.members, self.process.remaining_seconds, limits
         )
@@ -107,10 +111,16 @@ class SandboxTeam:
         the team's configs are loaded and set up again."""
         if self._pool is not None:
             self._pool.using(self)
+        started, culprit = time.monotonic(), None
         try:
             with self._storage.batch():
                 return self.process.request(message, self._server)
+        except SandboxCrashed as crash:
+            culprit = crash.plugin_config_id
+            raise
         finally:
+            if self.on_spent is not None:
+                self._charge(message, time.monotonic() - started, culprit)
             if self.process.rss() > self.recycle_bytes:
                 log.warning(
                     "sandbox of team %s holds %d MiB; starting a fresh one",
@@ -118,6 +128,27 @@ class SandboxTeam:
                     self.process.rss() // MIB,
                 )
                 self.process.close()
+
+    def _charge(self, message: dict[str, Any], took: float, culprit: int | None) -> None:
+        """Tell the budgets what the request cost each of its configs: the worker's own
+        measure of the whole, split as the sandbox says it went (a sandbox's claim can
+        only move cost between its team's configs, never make it smaller)."""
+        assert self.on_spent is not None
+        handles = message.get("ids") if message.get("op") in ("chain", "deliver") else None
+        if handles is None:
+            handles = [message["id"]] if message.get("op") == "call" else []
+        configs = {self._configs[h] for h in handles if h in self._configs}
+        if not configs:
+            return
+        if culprit in configs:
+            self.on_spent({culprit: (took, 1)})  # it killed the request: all of it
+            return
+        claimed = {c: v for c, v in self.process.spent.items() if c in configs}
+        total = sum(seconds for seconds, _ in claimed.values())
+        if total > 0:
+            self.on_spent({c: (took * s / total, f) for c, (s, f) in claimed.items()})
+        else:
+            self.on_spent({c: (took / len(configs), 0) for c in configs})
 
     def load(self, record: PluginConfigRecord) -> SandboxedInstance:
         """Compile the config in the sandbox and run its module body (not setup_plugin)."""
@@ -137,6 +168,7 @@ class SandboxTeam:
             raise
         instance = SandboxedInstance(record, self, loaded, handle)
         self.members[record.id] = instance.member
+        self._configs[handle] = record.id
         return instance
 
     def unload(self, instance: SandboxedInstance) -> None:
@@ -144,6 +176,7 @@ class SandboxTeam:
         a newer load of the same config stays."""
         if self.members.get(instance.ref.plugin_config_id) is instance.member:
             self.members.pop(instance.ref.plugin_config_id, None)
+        self._configs.pop(instance.handle, None)
         if self.process.pid is not None and instance.current:
             self.request({"op": "unload", "id": instance.handle})
 

@@ -39,6 +39,8 @@ class PluginConfigRecord:
     enabled: bool = True
     config: dict[str, Any] = field(default_factory=dict)
     attachments: dict[str, Attachment] = field(default_factory=dict)
+    # the stored budget state (None: healthy, or an operator enabled it again)
+    budget_state: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,3 +81,9 @@ class JobOutcome:
     @classmethod
     def failed(cls, error: str) -> JobOutcome:
         return cls("failed", error)
+
+    @classmethod
+    def later(cls, delay: timedelta, reason: str) -> JobOutcome:
+        """Not run, for a reason that is not the job's: try again after `delay`, the
+        attempt not counted."""
+        return cls("later", reason, delay)

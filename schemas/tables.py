@@ -84,6 +84,8 @@ plugin_configs = Table(
     Column("config", Json, nullable=False, server_default="{}"),
     # the last error of setup or a call: {"message", "name", "time", "event"?}
     Column("error", Json, nullable=True),
+    # the budget's state when not healthy: {"state", "reason", "since", "until"?}
+    Column("budget", Json, nullable=True),
     _now(),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_plugin_configs_team", "team_id", "enabled"),

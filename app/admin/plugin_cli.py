@@ -127,6 +127,9 @@ def _list_lines(plugins: list[Any], configs: list[ConfigRow], team: int | None) 
     for c in configs:
         line = f"{c.id:>6}  {c.team_id:>5}  {c.plugin_id:>6}  {c.order:>5}  {c.state:<8}  "
         line += c.plugin_name
+        if c.budget:
+            until = f" until {c.budget['until']}" if c.budget.get("until") else ""
+            line += f"\n{'':>8}budget {c.budget.get('state')}{until}: {c.budget.get('reason')}"
         if c.error:
             when = str(c.error.get("time", ""))
             line += f"\n{'':>8}last error {when}: {str(c.error.get('message', ''))[:200]}"

@@ -46,11 +46,15 @@ class ConfigRow:
     order: int
     config: dict[str, Any]  # secrets redacted
     error: Mapping[str, Any] | None
+    budget: Mapping[str, Any] | None = None  # {"state", "reason", "since", "until"?}
 
     @property
     def state(self) -> str:
+        """disabled, paused or degraded (by its budget), failing, or enabled."""
         if not self.enabled:
             return "disabled"
+        if self.budget and self.budget.get("state") in ("paused", "degraded"):
+            return str(self.budget["state"])
         return "failing" if self.error else "enabled"
 
 
@@ -196,7 +200,9 @@ async def configure(
         else:
             config_id = existing.id
             if enabled:
-                values["error"] = None  # enabling again starts from a clean slate
+                # enabling again starts from a clean slate: no error, a full budget
+                values["error"] = None
+                values["budget"] = None
             await conn.execute(
                 update(plugin_configs).where(plugin_configs.c.id == config_id).values(values)
             )
@@ -250,6 +256,7 @@ async def list_configs(engine: AsyncEngine, *, team_id: int | None = None) -> li
             order=r.order,
             config=redact_config(dict(r.plugin_json), dict(r.config or {})),
             error=r.error,
+            budget=r.budget,
         )
         for r in rows
     ]

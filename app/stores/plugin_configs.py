@@ -107,6 +107,7 @@ async def enabled_configs(engine: AsyncEngine) -> list[PluginConfigRecord]:
             enabled=row.enabled,
             config=dict(row.config or {}),
             attachments=attachments.get(row.id, {}),
+            budget_state=(row.budget or {}).get("state"),
         )
         for row in rows
     ]

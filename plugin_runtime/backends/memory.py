@@ -255,6 +255,7 @@ class MemoryErrorSink:
     errors: dict[int, Mapping[str, Any]] = field(default_factory=dict)
     history: list[tuple[int, Mapping[str, Any]]] = field(default_factory=list)
     disabled: set[int] = field(default_factory=set)
+    budgets: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def record(self, plugin_config_id: int, error: Mapping[str, Any]) -> None:
         self.errors[plugin_config_id] = error
@@ -265,6 +266,12 @@ class MemoryErrorSink:
 
     def disable(self, plugin_config_id: int) -> None:
         self.disabled.add(plugin_config_id)
+
+    def budget(self, plugin_config_id: int, state: Mapping[str, Any] | None) -> None:
+        if state is None:
+            self.budgets.pop(plugin_config_id, None)
+        else:
+            self.budgets[plugin_config_id] = dict(state)
 
 
 class StaticGeoIP:

@@ -303,4 +303,8 @@ class SqlErrorSink:
         self._update(plugin_config_id, error=None)
 
     def disable(self, plugin_config_id: int) -> None:
-        self._update(plugin_config_id, enabled=False)
+        # a newer updated_at: every worker's reload check sees the change
+        self._update(plugin_config_id, enabled=False, updated_at=func.now())
+
+    def budget(self, plugin_config_id: int, state: Mapping[str, Any] | None) -> None:
+        self._update(plugin_config_id, budget=dict(state) if state is not None else None)

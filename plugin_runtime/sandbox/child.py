@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from plugin_runtime.calls import PluginCall, Proceed, RecordErrors, call_stack
+from plugin_runtime.calls import PluginCall, Proceed, RecordErrors, Spending, call_stack
 from plugin_runtime.chain import run_chain_batch
 from plugin_runtime.delivery import copy_events, deliver
 from plugin_runtime.error_recording import ErrorRecorder
@@ -112,8 +112,9 @@ class TeamSandbox:
         self.backends = remote_backends(channel, geoip=geoip, limits=limits)
         self.recorder = ErrorRecorder(self.backends.errors, self.backends.logs)
         self.progress = Progress(page)
+        self.spending = Spending()
         self.proceed = call_stack(
-            [self.progress, RecordErrors(self.recorder)], plain_invoke(limits)
+            [self.spending, self.progress, RecordErrors(self.recorder)], plain_invoke(limits)
         )
         # by load handle, not config id: a reload runs the new version beside the old
         self.instances: dict[int, PluginInstance] = {}
@@ -203,11 +204,11 @@ def _rendered(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value, default=_lenient, option=orjson.OPT_NON_STR_KEYS))
 
 
-def _answer(channel: Channel, value: Any) -> None:
+def _answer(channel: Channel, value: Any, spent: dict[str, list[float]]) -> None:
     try:
-        channel.send({"done": value})
+        channel.send({"done": value, "spent": spent})
     except TypeError:
-        channel.send({"done": _rendered(value)})
+        channel.send({"done": _rendered(value), "spent": spent})
 
 
 def _prepare() -> None:
@@ -231,9 +232,11 @@ def serve(team: TeamSandbox) -> None:
             result = team.handle(message)
         except BaseException as exc:  # the plugin's, or ours: either way the request failed
             stack = "".join(traceback.format_exception(exc))
-            channel.send({"failed": protocol.error_fields(exc, stack)})
+            channel.send(
+                {"failed": protocol.error_fields(exc, stack), "spent": team.spending.take()}
+            )
         else:
-            _answer(channel, result)
+            _answer(channel, result, team.spending.take())
 
 
 def main(argv: list[str]) -> None:

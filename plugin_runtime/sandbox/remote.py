@@ -221,6 +221,9 @@ class RemoteErrors:
     def disable(self, plugin_config_id: int) -> None:
         raise PermissionError("only the worker disables a plugin config")
 
+    def budget(self, plugin_config_id: int, state: Mapping[str, Any] | None) -> None:
+        raise PermissionError("only the worker keeps a plugin config's budget")
+
 
 class RemoteMetricValues(MetricValues):
     """A config's metric values; every update is checked here and forwarded to the worker,

@@ -67,6 +67,23 @@ class _Overran(Exception):
     pass
 
 
+def _spent(claim: Any) -> dict[int, tuple[float, int]]:
+    """The sandbox's `{config id: [seconds, failures]}`, or nothing if it is not that."""
+    if type(claim) is not dict:
+        return {}
+    out: dict[int, tuple[float, int]] = {}
+    for key, value in list(claim.items())[:1000]:
+        if type(key) is not str or not key.isdigit() or type(value) is not list:
+            return {}
+        if len(value) != 2 or not all(type(v) in (int, float) for v in value):
+            return {}
+        seconds, failures = float(value[0]), int(value[1])
+        if not (0 <= seconds < 1e6) or failures < 0:
+            return {}
+        out[int(key)] = (seconds, failures)
+    return out
+
+
 class SandboxProcess:
     def __init__(self, team_id: int, *, limits: Limits, geoip: bool) -> None:
         self.team_id = team_id
@@ -81,6 +98,9 @@ class SandboxProcess:
         self._receiver: protocol.Receiver | None = None
         self._poller: select.poll | None = None
         self._last_heard = 0.0
+        # the sandbox's own split of the last request's time between configs; the sandbox
+        # runs plugin code, so this is a claim (checked for shape, never trusted as a total)
+        self.spent: dict[int, tuple[float, int]] = {}
 
     @property
     def busy(self) -> bool:
@@ -134,6 +154,7 @@ class SandboxProcess:
 
     def _exchange(self, message: dict[str, Any], serve: Serve) -> Any:
         assert self._sock is not None
+        self.spent = {}
         protocol.send(self._sock, message)
         self._last_heard = time.monotonic()
         while True:
@@ -141,8 +162,10 @@ class SandboxProcess:
             if "call" in answer:
                 self._serve(answer, serve)
             elif "done" in answer:
+                self.spent = _spent(answer.get("spent"))
                 return answer["done"]
             elif "failed" in answer:
+                self.spent = _spent(answer.get("spent"))
                 raise protocol.error_from(answer["failed"])
             else:
                 raise protocol.ProtocolError(f"an unknown message: {str(answer)[:200]}")

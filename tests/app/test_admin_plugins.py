@@ -76,9 +76,18 @@ def test_install_configure_and_list_a_plugin(tmp_path: Path) -> None:
     config_line = next(line for line in listed.splitlines() if line.split()[:3] == ["1", "1", "1"])
     assert config_line.split()[3:5] == ["3", "failing"]
     assert "last error t1: boom" in listed
+    with engine.begin() as conn:
+        conn.execute(
+            update(plugin_configs).values(
+                budget={"state": "paused", "reason": "its budget ran out", "until": "t2"}
+            )
+        )
+    paused = cli("plugin", "list", database=database).stdout
+    assert "paused" in paused and "budget paused until t2: its budget ran out" in paused
     cli("plugin", "config", "1", "1", "--enable", database=database)
     with engine.connect() as conn:
-        assert conn.execute(select(plugin_configs.c.error)).scalar() is None
+        row = conn.execute(select(plugin_configs.c.error, plugin_configs.c.budget)).one()
+        assert (row.error, row.budget) == (None, None)
     engine.dispose()
 
 
