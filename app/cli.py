@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument(
         "--stage",
-        choices=["parse", "plugins", "persons", "write", "exports"],
+        choices=["parse", "plugins", "plugins_overflow", "persons", "write", "exports"],
         help="only this stage's",
     )
     replay.add_argument("--team", type=int, metavar="ID", help="only this team's")

@@ -25,6 +25,7 @@ DEAD_LETTER_TOPIC = "events_dead_letter_queue"  # the original's name
 STAGE_TOPICS = {
     "parse": "parse",
     "plugins": "plugins",
+    "plugins_overflow": "plugins_overflow",
     "persons": "persons",
     "write": "write",
     "exports": "events_written",

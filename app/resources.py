@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.connections import async_engine, async_redis, clickhouse, sync_engine
 from app.pipeline.context import PipelineContext
 from app.pipeline.dead_letters import dead_letter
+from app.pipeline.slow_teams import SlowTeams
 from app.plugin_host import PluginHost, open_host
 from app.readiness import Readiness
 from app.schedule import Scheduler
@@ -107,6 +108,13 @@ async def _open(
         definitions=DefinitionStore(engine),
         groups=GroupStore(engine),
         delivered=delivered,
+        # one process has no second stage to hand a slow team to
+        slow_teams=None
+        if embedded or not settings.PLUGIN_OVERFLOW_SECONDS_PER_EVENT
+        else SlowTeams(
+            seconds_per_event=settings.PLUGIN_OVERFLOW_SECONDS_PER_EVENT,
+            hold_seconds=settings.PLUGIN_OVERFLOW_HOLD_SECONDS,
+        ),
     )
     book: ScheduleBook = (
         MemoryScheduleBook()

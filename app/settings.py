@@ -125,6 +125,16 @@ class Settings(BaseSettings):
         description="pauses within a day after which the config is disabled until enabled "
         "again with `plugin config --enable`",
     )
+    PLUGIN_OVERFLOW_SECONDS_PER_EVENT: float = Field(
+        0.05,
+        ge=0,
+        description="a team whose plugins take longer than this per event (twice in a row) "
+        "has its events run by the overflow plugins stage, so it holds up no other team "
+        "(0: never)",
+    )
+    PLUGIN_OVERFLOW_HOLD_SECONDS: float = Field(
+        300.0, gt=0, description="how long a slow team's events stay on the overflow stage"
+    )
     SANDBOX_MAX_PROCESSES: int = Field(
         32,
         ge=1,

@@ -1,4 +1,4 @@
-"""The ingestion chain: parse -> plugins -> persons -> write -> exports.
+"""The ingestion chain: parse -> plugins (-> plugins_overflow) -> persons -> write -> exports.
 
 Each agent reads batches from its own topic, runs its stage from `app.pipeline`, and
 sends the result to the next topic on the same partition.
@@ -16,7 +16,7 @@ from app.pipeline.exports import export_events
 from app.pipeline.output import StageOutput
 from app.pipeline.parse import parse_messages
 from app.pipeline.persons import resolve_persons
-from app.pipeline.plugins import run_plugins
+from app.pipeline.plugins import run_overflow_plugins, run_plugins
 from app.pipeline.retries import run_with_retries
 from app.pipeline.write import write_events
 from topologies.forwarding import send_output
@@ -25,6 +25,7 @@ from topologies.topics import (
     app,
     parse_topic,
     persons_topic,
+    plugins_overflow_topic,
     plugins_topic,
     write_topic,
     written_topic,
@@ -40,8 +41,15 @@ async def parse(stream: Any) -> None:
         await send_output(plugins_topic, out, message.message.partition)
 
 
-def stage_agent(name: str, source: TopicT, stage: Stage, target: TopicT | None) -> AgentT[Any]:
-    """An agent running `stage` on every batch of `source` and sending it to `target`."""
+def stage_agent(
+    name: str,
+    source: TopicT,
+    stage: Stage,
+    target: TopicT | None,
+    overflow: TopicT | None = None,
+) -> AgentT[Any]:
+    """An agent running `stage` on every batch of `source` and sending it to `target` (and
+    what the stage hands to the overflow, to `overflow`)."""
 
     async def run(stream: Any) -> None:
         ctx = await context()
@@ -49,12 +57,18 @@ def stage_agent(name: str, source: TopicT, stage: Stage, target: TopicT | None) 
             out = await run_with_retries(
                 name, lambda events: stage(ctx, events), message.value.events
             )
-            await send_output(target, out, message.message.partition)
+            await send_output(target, out, message.message.partition, overflow)
 
     return app.agent(source, name=f"topologies.chain.{name}")(run)
 
 
-plugins = stage_agent("plugins", plugins_topic, run_plugins, persons_topic)
+plugins = stage_agent(
+    "plugins", plugins_topic, run_plugins, persons_topic, overflow=plugins_overflow_topic
+)
+# a slow team's events, at their plugins' pace, beside the main plugins stage
+plugins_overflow = stage_agent(
+    "plugins_overflow", plugins_overflow_topic, run_overflow_plugins, persons_topic
+)
 persons = stage_agent("persons", persons_topic, resolve_persons, write_topic)
 write = stage_agent("write", write_topic, write_events, written_topic)
 exports = stage_agent("exports", written_topic, export_events, None)

@@ -74,11 +74,17 @@ def _oversized(body: bytes, limit: int) -> DeadLetter:
     )
 
 
-async def send_output(topic: Any | None, out: StageOutput, partition: int) -> None:
-    """Events to the next stage's topic (None: the end of the chain), dead letters to the DLQ."""
+async def send_output(
+    topic: Any | None, out: StageOutput, partition: int, overflow: Any | None = None
+) -> None:
+    """Events to the next stage's topic (None: the end of the chain), a slow team's to the
+    `overflow` topic, dead letters to the DLQ."""
     dead_letters = list(out.dead_letters)
     if topic is not None and out.events:
         dead_letters += await send_events(topic, out.events, partition)
+    if out.overflow:
+        assert overflow is not None, "a stage without an overflow topic overflowed"
+        dead_letters += await send_events(overflow, out.overflow, partition)
     if dead_letters:
         deliveries = [
             await app.producer.send(

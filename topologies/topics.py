@@ -24,6 +24,7 @@ def _stage_topic(stage: str, value_type: type) -> TopicT:
 
 parse_topic = _stage_topic("parse", CaptureBatch)
 plugins_topic = _stage_topic("plugins", EventBatch)
+plugins_overflow_topic = _stage_topic("plugins_overflow", EventBatch)
 persons_topic = _stage_topic("persons", EventBatch)
 write_topic = _stage_topic("write", EventBatch)
 written_topic = _stage_topic("exports", EventBatch)
@@ -32,7 +33,14 @@ dead_letter_topic = app.topic(DEAD_LETTER_TOPIC, value_type=DeadLetter, internal
 
 def all_topic_names() -> list[str]:
     """Every topic the worker reads or writes, the input topic included."""
-    stages = (parse_topic, plugins_topic, persons_topic, write_topic, written_topic)
+    stages = (
+        parse_topic,
+        plugins_topic,
+        plugins_overflow_topic,
+        persons_topic,
+        write_topic,
+        written_topic,
+    )
     return [
         settings.KAFKA_CONSUMPTION_TOPIC,
         dead_letter_topic.get_topic_name(),

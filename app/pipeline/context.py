@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from app.pipeline.slow_teams import SlowTeams
 from app.stores.definitions import DefinitionStore
 from app.stores.delivery_marks import DeliveryMarks
 from app.stores.events import EventStore
@@ -25,3 +26,5 @@ class PipelineContext:
     definitions: DefinitionStore
     groups: GroupStore
     delivered: DeliveryMarks
+    # teams whose events go to the overflow plugins stage; None: no overflow (embedded)
+    slow_teams: SlowTeams | None = None

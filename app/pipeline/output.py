@@ -12,3 +12,5 @@ from schemas.records import DeadLetter
 class StageOutput:
     events: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    # events for the overflow plugins stage (a slow team's), not yet through the plugins
+    overflow: list[dict[str, Any]] = field(default_factory=list)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 from app.pipeline.context import PipelineContext
 from app.pipeline.dead_letters import dead_letter
 from app.pipeline.output import StageOutput
 from app.pipeline.positions import detach, reattach
+from app.pipeline.slow_teams import SlowTeams
 from plugin_runtime.delivery import SNAPSHOT_EVENT
 
 STAGE = "plugins"
+PROBES = 2  # slow events in a row that send a team to the overflow
 log = logging.getLogger(__name__)
 
 # session recordings never go through process_event (as in the original)
@@ -19,11 +23,23 @@ _SKIPPED = frozenset({SNAPSHOT_EVENT})
 
 
 async def run_plugins(ctx: PipelineContext, events: list[dict[str, Any]]) -> StageOutput:
-    """The events the teams' plugins kept (changed as the plugins changed them).
+    """The events the teams' plugins kept (changed as the plugins changed them), teams side
+    by side; a team too slow for this stage (`ctx.slow_teams`) is handed to the overflow.
 
     A plugin's own error is recorded against its config by the runtime and the event goes
     on; only a failure of the runtime itself turns the team's events into dead letters.
     """
+    return await _run(ctx, events, ctx.slow_teams)
+
+
+async def run_overflow_plugins(ctx: PipelineContext, events: list[dict[str, Any]]) -> StageOutput:
+    """The overflow stage: the same, for slow teams' events, at their plugins' pace."""
+    return await _run(ctx, events, None)
+
+
+async def _run(
+    ctx: PipelineContext, events: list[dict[str, Any]], slow: SlowTeams | None
+) -> StageOutput:
     out = StageOutput()
     by_team: dict[int, list[dict[str, Any]]] = {}
     for event in events:
@@ -31,16 +47,64 @@ async def run_plugins(ctx: PipelineContext, events: list[dict[str, Any]]) -> Sta
             out.events.append(event)
         else:
             by_team.setdefault(event["team_id"], []).append(event)
-    for team_id, team_events in by_team.items():
-        positions = detach(team_events)  # plugins never see them
-        try:
-            kept = await ctx.plugins.process_events(team_id, team_events)
-        except Exception as exc:
-            log.exception("plugin chain of team %s failed", team_id)
-            reason = f"plugin chain failed: {type(exc).__name__}: {exc}"
-            reattach(team_events, positions)
-            out.dead_letters.extend(dead_letter(STAGE, reason, event=e) for e in team_events)
-            continue
-        reattach(kept, positions)
-        out.events.extend(kept)
+    done = await asyncio.gather(*(_team(ctx, t, e, slow) for t, e in by_team.items()))
+    for team_out in done:
+        out.events.extend(team_out.events)
+        out.overflow.extend(team_out.overflow)
+        out.dead_letters.extend(team_out.dead_letters)
     return out
+
+
+async def _team(
+    ctx: PipelineContext, team_id: int, events: list[dict[str, Any]], slow: SlowTeams | None
+) -> StageOutput:
+    if slow is not None and slow.is_slow(team_id):
+        return StageOutput(overflow=_overflowing(events))
+    positions = detach(events)  # plugins never see them
+    try:
+        kept, rest = await _process(ctx, team_id, events, slow)
+    except Exception as exc:
+        log.exception("plugin chain of team %s failed", team_id)
+        reason = f"plugin chain failed: {type(exc).__name__}: {exc}"
+        reattach(events, positions)
+        return StageOutput(dead_letters=[dead_letter(STAGE, reason, event=e) for e in events])
+    reattach(kept, positions)
+    return StageOutput(events=kept, overflow=rest)
+
+
+async def _process(
+    ctx: PipelineContext, team_id: int, events: list[dict[str, Any]], slow: SlowTeams | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(what the plugins kept, what goes to the overflow). Without `slow`: all at once.
+    With it, one event at a time while the team looks slow: two slow events in a row
+    mark it, and the rest of its events leave for the overflow."""
+    if slow is None or len(events) == 1:
+        return await ctx.plugins.process_events(team_id, events), []
+    kept: list[dict[str, Any]] = []
+    for tried in range(PROBES):
+        started = time.monotonic()
+        kept += await ctx.plugins.process_events(team_id, events[tried : tried + 1])
+        if time.monotonic() - started <= slow.seconds_per_event:
+            break  # fast enough: the rest in one go
+        if tried == PROBES - 1:
+            slow.mark(team_id)
+            log.warning(
+                "team %s's plugins take over %g s per event: its events go to the overflow "
+                "plugins stage for %g s",
+                team_id,
+                slow.seconds_per_event,
+                slow.hold_seconds,
+            )
+            return kept, _overflowing(events[PROBES:])
+    rest = events[tried + 1 :]
+    if rest:
+        kept += await ctx.plugins.process_events(team_id, rest)
+    return kept, []
+
+
+def _overflowing(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # the exports' repeat check assumes a partition's events arrive in offset order; these
+    # arrive later than their neighbours, so they go without their input position (they
+    # are exported even if a restart makes them repeat)
+    detach(events)
+    return events

@@ -91,4 +91,5 @@ async def _run(
         stalls.resumed(name)
         out.events.extend(result.events)
         out.dead_letters.extend(result.dead_letters)
+        out.overflow.extend(result.overflow)
         return
