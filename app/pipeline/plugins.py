@@ -15,7 +15,6 @@ from app.pipeline.slow_teams import SlowTeams
 from plugin_runtime.delivery import SNAPSHOT_EVENT
 
 STAGE = "plugins"
-PROBES = 2  # slow events in a row that send a team to the overflow
 log = logging.getLogger(__name__)
 
 # session recordings never go through process_event (as in the original)
@@ -76,18 +75,18 @@ async def _process(
     ctx: PipelineContext, team_id: int, events: list[dict[str, Any]], slow: SlowTeams | None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(what the plugins kept, what goes to the overflow). Without `slow`: all at once.
-    With it, one event at a time while the team looks slow: two slow events in a row
-    mark it, and the rest of its events leave for the overflow."""
-    if slow is None or len(events) == 1:
+    With it, a team not known to be fast goes one event at a time until it proves fast
+    (the rest then in one go) or slow (the rest leave for the overflow)."""
+    if slow is None:
         return await ctx.plugins.process_events(team_id, events), []
     kept: list[dict[str, Any]] = []
-    for tried in range(PROBES):
+    done = 0
+    while done < len(events):
+        chunk = events[done:] if not slow.needs_probe(team_id) else events[done : done + 1]
         started = time.monotonic()
-        kept += await ctx.plugins.process_events(team_id, events[tried : tried + 1])
-        if time.monotonic() - started <= slow.seconds_per_event:
-            break  # fast enough: the rest in one go
-        if tried == PROBES - 1:
-            slow.mark(team_id)
+        kept += await ctx.plugins.process_events(team_id, chunk)
+        done += len(chunk)
+        if slow.measured(team_id, time.monotonic() - started, len(chunk)):
             log.warning(
                 "team %s's plugins take over %g s per event: its events go to the overflow "
                 "plugins stage for %g s",
@@ -95,10 +94,7 @@ async def _process(
                 slow.seconds_per_event,
                 slow.hold_seconds,
             )
-            return kept, _overflowing(events[PROBES:])
-    rest = events[tried + 1 :]
-    if rest:
-        kept += await ctx.plugins.process_events(team_id, rest)
+            return kept, _overflowing(events[done:])
     return kept, []
 
 

@@ -72,6 +72,19 @@ async def test_a_slow_team_goes_to_the_overflow_and_the_fast_one_is_not_held_up(
     assert all(e["properties"]["seen"] for e in done.events)
 
 
+async def test_one_slow_event_per_batch_is_enough_to_find_the_team_slow() -> None:
+    h = make_runtime()
+    await h.runtime.load([record(PLUGIN, id=1, team_id=SLOW_TEAM)])
+    slow = SlowTeams(seconds_per_event=0.05, hold_seconds=60)
+    ctx = _context(h.runtime, slow)
+    first = await run_plugins(ctx, _events(SLOW_TEAM, 1))
+    assert len(first.events) == 1 and not slow.is_slow(SLOW_TEAM)
+    second = await run_plugins(ctx, _events(SLOW_TEAM, 1))
+    assert len(second.events) == 1 and slow.is_slow(SLOW_TEAM)
+    third = await run_plugins(ctx, _events(SLOW_TEAM, 1))
+    assert third.events == [] and len(third.overflow) == 1
+
+
 async def test_without_slow_teams_everything_runs_in_place() -> None:
     h = make_runtime()
     await h.runtime.load([record(PLUGIN, id=1, team_id=SLOW_TEAM)])
