@@ -14,9 +14,9 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any, Literal, get_args, get_origin
 
+from app.cli_values import iso_time
 from app.settings import Settings, SettingsError, load_settings
 
 IDLE_LOG_INTERVAL = 30.0  # seconds between the idle mode's reminders, as the original
@@ -117,9 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--team", type=int, metavar="ID", help="only this team's")
     replay.add_argument("--reason", metavar="TEXT", help="only those whose error contains TEXT")
     replay.add_argument(
-        "--since", type=_iso_time, metavar="TIME", help="first failed at or after (ISO)"
+        "--since", type=iso_time, metavar="TIME", help="first failed at or after (ISO)"
     )
-    replay.add_argument("--until", type=_iso_time, metavar="TIME", help="first failed before (ISO)")
+    replay.add_argument("--until", type=iso_time, metavar="TIME", help="first failed before (ISO)")
     replay.add_argument("--limit", type=int, metavar="N", help="at most N")
     replay.add_argument(
         "--dry-run", action="store_true", help="count what would be replayed, publish nothing"
@@ -165,14 +165,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_plugin_commands(commands)
     return parser
-
-
-def _iso_time(text: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _replay(settings: Settings, args: argparse.Namespace) -> int:

@@ -29,18 +29,8 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.local_cluster import LocalCluster, capture_message
-from tests.topologies.test_slow_team import add_slow_team, plugin_folder, stored_times
-
-
-async def stored(cluster: LocalCluster, team_id: int) -> int:
-    """How many of the team's events are stored (a count: polling must not take the
-    worker's CPU)."""
-    async with cluster._engine.connect() as conn:
-        found = await conn.execute(
-            text("SELECT count(*) FROM events WHERE team_id = :t AND distinct_id <> 'warm-up'"),
-            {"t": team_id},
-        )
-        return int(found.scalar_one())
+from tests.topologies.helpers import stored_count
+from tests.topologies.test_slow_team import add_slow_team, plugin_folder
 
 
 def _props(value: object) -> dict[str, object]:
@@ -89,10 +79,9 @@ async def one_run(args: argparse.Namespace, with_slow: bool) -> dict[str, float]
             cluster, args.seconds, args.rate, args.rate if with_slow else None
         )
         deadline = time.monotonic() + args.seconds + 60
-        while await stored(cluster, 1) < sent_fast and time.monotonic() < deadline:
+        while await stored_count(cluster, 1) < sent_fast and time.monotonic() < deadline:
             await asyncio.sleep(0.25)
         fast_done = time.time()
-        sent = await stored_times(cluster, 1)
         async with cluster._engine.connect() as conn:
             rows = await conn.execute(
                 text(
@@ -108,12 +97,12 @@ async def one_run(args: argparse.Namespace, with_slow: bool) -> dict[str, float]
                         f"  sent +{sent_at - pairs[0][0]:6.2f} s  latency {done - sent_at:6.2f} s"
                     )
         slow_deadline = time.monotonic() + sent_slow * args.slow_delay + 60
-        while with_slow and await stored(cluster, 2) < sent_slow:
+        while with_slow and await stored_count(cluster, 2) < sent_slow:
             if time.monotonic() > slow_deadline:
                 break
             await asyncio.sleep(0.5)
-        slow_stored = await stored(cluster, 2) if with_slow else 0
-    first = min(float(s) for s in sent) if sent else fast_done
+        slow_stored = await stored_count(cluster, 2) if with_slow else 0
+    first = pairs[0][0] if pairs else fast_done
     return {
         "fast_sent": sent_fast,
         "fast_stored": len(latencies),

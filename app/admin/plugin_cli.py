@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from app.admin.errors import AdminError
@@ -22,17 +22,10 @@ from app.admin.plugins import (
     read_logs,
 )
 from app.admin.run import run_admin
+from app.cli_values import iso_time
 from app.settings import Settings
 
 FOLLOW_POLL_SECONDS = 1.0
-
-
-def _iso_time(text: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def add_plugin_commands(commands: Any) -> None:
@@ -87,7 +80,7 @@ def add_plugin_commands(commands: Any) -> None:
     logs = actions.add_parser("logs", help="a plugin config's log entries, oldest first")
     logs.add_argument("config_id", type=int, metavar="CONFIG")
     logs.add_argument("--level", choices=LOG_LEVELS, help="this level and above")
-    logs.add_argument("--since", type=_iso_time, metavar="TIME", help="from this time (ISO)")
+    logs.add_argument("--since", type=iso_time, metavar="TIME", help="from this time (ISO)")
     logs.add_argument(
         "--follow", action="store_true", help="keep printing new entries until interrupted"
     )

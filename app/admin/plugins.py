@@ -17,6 +17,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.admin.errors import AdminError
+from app.stores.plugin_configs import put_attachments
 from plugin_runtime.authoring import read_attachment_files
 from plugin_runtime.backends import LogEntry
 from plugin_runtime.capabilities import python_name
@@ -206,23 +207,7 @@ async def configure(
             await conn.execute(
                 update(plugin_configs).where(plugin_configs.c.id == config_id).values(values)
             )
-        for key, attachment in (attachments or {}).items():
-            await conn.execute(
-                plugin_attachments.delete().where(
-                    plugin_attachments.c.plugin_config_id == config_id,
-                    plugin_attachments.c.key == key,
-                )
-            )
-            await conn.execute(
-                insert(plugin_attachments).values(
-                    plugin_config_id=config_id,
-                    team_id=team_id,
-                    key=key,
-                    content_type=attachment.content_type,
-                    file_name=attachment.file_name,
-                    contents=attachment.contents,
-                )
-            )
+        await put_attachments(conn, config_id, team_id, attachments or {})
     (row,) = [c for c in await list_configs(engine, team_id=team_id) if c.id == config_id]
     return row
 

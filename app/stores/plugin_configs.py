@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from plugin_runtime.types import Attachment, PluginConfigRecord, PluginSource
 from schemas.tables import plugin_attachments, plugin_configs, plugins, teams
@@ -62,18 +63,31 @@ async def install_plugin(
                 .returning(plugin_configs.c.id)
             )
         ).scalar_one()
-        for key, attachment in (attachments or {}).items():
-            await conn.execute(
-                insert(plugin_attachments).values(
-                    plugin_config_id=config_id,
-                    team_id=team_id,
-                    key=key,
-                    content_type=attachment.content_type,
-                    file_name=attachment.file_name,
-                    contents=attachment.contents,
-                )
-            )
+        await put_attachments(conn, config_id, team_id, attachments or {})
     return int(config_id)
+
+
+async def put_attachments(
+    conn: AsyncConnection, config_id: int, team_id: int, attachments: Mapping[str, Attachment]
+) -> None:
+    """Store the config's attachments, each replacing one of the same key."""
+    for key, attachment in attachments.items():
+        await conn.execute(
+            delete(plugin_attachments).where(
+                plugin_attachments.c.plugin_config_id == config_id,
+                plugin_attachments.c.key == key,
+            )
+        )
+        await conn.execute(
+            insert(plugin_attachments).values(
+                plugin_config_id=config_id,
+                team_id=team_id,
+                key=key,
+                content_type=attachment.content_type,
+                file_name=attachment.file_name,
+                contents=attachment.contents,
+            )
+        )
 
 
 async def enabled_configs(engine: AsyncEngine) -> list[PluginConfigRecord]:

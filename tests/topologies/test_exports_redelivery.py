@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 import uuid
-from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import orjson
 import pytest
 
 from app.local_cluster import LocalCluster, capture_message
+from tests.topologies.helpers import Sink, serving
 
 pytestmark = pytest.mark.integration
 
@@ -30,40 +28,11 @@ PARTITIONS = 4
 BATCH = 100  # events in one batch between stages: one export buffer's worth
 
 
-class Sink:
-    """A loopback webhook that counts every uuid it is sent."""
-
-    def __init__(self) -> None:
-        self.received: Counter[str] = Counter()
-        self.lock = threading.Lock()
-
-    def handler(self) -> type[BaseHTTPRequestHandler]:
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                with sink.lock:
-                    sink.received.update(e["uuid"] for e in orjson.loads(body)["batch"])
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        return Handler
-
-
 @pytest.fixture
 def sink() -> Iterator[tuple[Sink, str]]:
-    found = Sink()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), found.handler())
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield found, f"http://127.0.0.1:{server.server_address[1]}/hook"
-    server.shutdown()
-    server.server_close()
+    found = Sink(lambda body: (e["uuid"] for e in body["batch"]))
+    with serving(found, "/hook") as url:
+        yield found, url
 
 
 async def test_a_killed_worker_loses_no_export(

@@ -5,19 +5,16 @@ again (jobs are claimed by one worker; a killed worker's claim passes on with it
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import threading
 import uuid
-from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import orjson
 import pytest
 
 from app.local_cluster import LocalCluster, capture_message
+from tests.topologies.helpers import Sink, serving, write_plugin
 
 pytestmark = pytest.mark.integration
 
@@ -38,53 +35,16 @@ jobs = {"deliver": deliver}
 """
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.received: Counter[str] = Counter()
-        self.lock = threading.Lock()
-
-    def handler(self) -> type[BaseHTTPRequestHandler]:
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                with sink.lock:
-                    sink.received[orjson.loads(body)["uuid"]] += 1
-                self.send_response(200)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        return Handler
-
-
 @pytest.fixture
 def sink() -> Iterator[tuple[Sink, str]]:
-    found = Sink()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), found.handler())
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield found, f"http://127.0.0.1:{server.server_address[1]}/job"
-    server.shutdown()
-    server.server_close()
+    found = Sink(lambda body: [body["uuid"]])
+    with serving(found, "/job") as url:
+        yield found, url
 
 
 def _plugin(folder: Path) -> Path:
-    folder.mkdir()
-    (folder / "plugin.py").write_text(PLUGIN)
-    (folder / "plugin.json").write_text(
-        json.dumps(
-            {
-                "name": "job per event",
-                "main": "plugin.py",
-                "config": [{"key": "url", "name": "url", "type": "string", "required": True}],
-            }
-        )
-    )
-    return folder
+    url = {"key": "url", "name": "url", "type": "string", "required": True}
+    return write_plugin(folder, PLUGIN, name="job per event", config=[url])
 
 
 async def test_jobs_survive_a_killed_worker_and_run_once_each(

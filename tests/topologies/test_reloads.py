@@ -4,7 +4,6 @@ reaches both within a second or two, without a restart, and no event is lost on 
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from app.local_cluster import LocalCluster, capture_message
+from tests.topologies.helpers import write_plugin
 
 pytestmark = pytest.mark.integration
 
@@ -28,18 +28,8 @@ def process_event(event, meta):
 
 
 def _plugin(folder: Path) -> Path:
-    folder.mkdir()
-    (folder / "plugin.py").write_text(PLUGIN)
-    (folder / "plugin.json").write_text(
-        json.dumps(
-            {
-                "name": "greeter",
-                "main": "plugin.py",
-                "config": [{"key": "greeting", "type": "string", "default": "hello"}],
-            }
-        )
-    )
-    return folder
+    greeting = {"key": "greeting", "type": "string", "default": "hello"}
+    return write_plugin(folder, PLUGIN, name="greeter", config=[greeting])
 
 
 async def _greetings(cluster: LocalCluster, prefix: str) -> dict[str, str]:

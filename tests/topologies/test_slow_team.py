@@ -4,21 +4,19 @@ partitions are stored at their own pace, and every slow event is stored too."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 import uuid
 from pathlib import Path
 
-import orjson
 import pytest
-from sqlalchemy import text
 
 from app.local_cluster import LocalCluster, capture_message
 from app.reloads import announce
 from app.settings import load_settings
 from app.stores.plugin_configs import ensure_team, install_plugin
 from plugin_runtime.loading import load_plugin
+from tests.topologies.helpers import stored_count, write_plugin
 
 pytestmark = pytest.mark.integration
 
@@ -34,18 +32,8 @@ def process_event(event, meta):
 
 
 def plugin_folder(folder: Path) -> Path:
-    folder.mkdir(exist_ok=True)
-    (folder / "plugin.py").write_text(PLUGIN)
-    (folder / "plugin.json").write_text(
-        json.dumps(
-            {
-                "name": "delay",
-                "main": "plugin.py",
-                "config": [{"key": "delay", "type": "string", "default": "0"}],
-            }
-        )
-    )
-    return folder
+    delay = {"key": "delay", "type": "string", "default": "0"}
+    return write_plugin(folder, PLUGIN, name="delay", config=[delay])
 
 
 async def add_slow_team(cluster: LocalCluster, plugin: Path, delay: float) -> None:
@@ -56,24 +44,6 @@ async def add_slow_team(cluster: LocalCluster, plugin: Path, delay: float) -> No
     )
     await announce(load_settings(**{k: v for k, v in cluster.env.items() if k.isupper()}))
     await asyncio.sleep(2)
-
-
-async def stored_count(cluster: LocalCluster, team_id: int) -> int:
-    async with cluster._engine.connect() as conn:
-        found = await conn.execute(
-            text("SELECT count(*) FROM events WHERE team_id = :t AND distinct_id <> 'warm-up'"),
-            {"t": team_id},
-        )
-        return int(found.scalar_one())
-
-
-async def stored_times(cluster: LocalCluster, team_id: int) -> list[float]:
-    async with cluster._engine.connect() as conn:
-        rows = await conn.execute(
-            text("SELECT properties FROM events WHERE team_id = :t AND distinct_id <> 'warm-up'"),
-            {"t": team_id},
-        )
-        return [float((p if isinstance(p, dict) else orjson.loads(p))["sent"]) for (p,) in rows]
 
 
 async def test_a_slow_team_does_not_hold_up_the_fast_one(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from app.local_cluster import LocalCluster
 from app.schedule import period_starts
 from schemas.tables import plugin_logs
+from tests.topologies.helpers import write_plugin
 
 pytestmark = pytest.mark.integration
 
@@ -44,10 +45,7 @@ TASKS = {
 
 
 def _plugin(folder: Path) -> Path:
-    folder.mkdir()
-    (folder / "plugin.py").write_text(PLUGIN)
-    (folder / "plugin.json").write_text('{"name": "ticking", "main": "plugin.py"}')
-    return folder
+    return write_plugin(folder, PLUGIN, name="ticking")
 
 
 async def _holder_pid(cluster: LocalCluster) -> int:
