@@ -170,6 +170,8 @@ def open_host(
             failure_seconds=settings.PLUGIN_BUDGET_FAILURE_SECONDS,
             pause_seconds=settings.PLUGIN_BUDGET_PAUSE_SECONDS,
             pauses_before_disable=settings.PLUGIN_BUDGET_PAUSES_BEFORE_DISABLE,
+            pause_window_seconds=settings.PLUGIN_BUDGET_PAUSE_WINDOW_SECONDS,
+            degraded_below=settings.PLUGIN_BUDGET_DEGRADED_BELOW,
         ),
     )
     host = PluginHost(runtime=runtime, backends=backends, jobs=jobs)

@@ -122,8 +122,18 @@ class Settings(BaseSettings):
     PLUGIN_BUDGET_PAUSES_BEFORE_DISABLE: int = Field(
         3,
         ge=1,
-        description="pauses within a day after which the config is disabled until enabled "
-        "again with `plugin config --enable`",
+        description="pauses within PLUGIN_BUDGET_PAUSE_WINDOW_SECONDS after which the config "
+        "is disabled until enabled again with `plugin config --enable`",
+    )
+    PLUGIN_BUDGET_PAUSE_WINDOW_SECONDS: float = Field(
+        86_400.0, gt=0, description="the window in which a config's pauses are counted"
+    )
+    PLUGIN_BUDGET_DEGRADED_BELOW: float = Field(
+        0.5,
+        gt=0,
+        lt=1,
+        description="the part of its budget below which a config is degraded (and on "
+        "which a pause ends)",
     )
     PLUGIN_OVERFLOW_SECONDS_PER_EVENT: float = Field(
         0.05,

@@ -4,10 +4,11 @@ is slow or keeps failing cannot hold everyone else up.
 Each config has a token bucket of plugin time (seconds). Every call takes what it ran
 (wall time, measured by the worker: a call waiting on `fetch` holds its thread too),
 plus a fixed cost per failed call; the bucket refills at a steady rate. A config whose
-bucket is below half is `degraded` (it runs, and says so); an empty bucket pauses it
-(`paused`) for a while, after which it runs again on half a bucket; a config paused
-`pauses_before_disable` times within a day is `disabled` until an operator enables it
-again. A paused or disabled config's events pass it untouched, and are counted.
+bucket is below `degraded_below` (half) is `degraded` (it runs, and says so); an empty
+bucket pauses it (`paused`) for a while, after which it runs again on that part of a
+bucket; a config paused `pauses_before_disable` times within the window is `disabled`
+until an operator enables it again. A paused or disabled config's events pass it
+untouched, and are counted.
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ class Budgets:
                 plugin_config_id,
                 DEGRADED,
                 f"the pause ended ({skipped} events passed it untouched meanwhile); "
-                "running again on half a budget",
+                f"running again on {self.policy.degraded_below:.0%} of its budget",
             )
         if self._on_change is not None:
             self._on_change(change)
