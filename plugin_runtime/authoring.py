@@ -102,6 +102,11 @@ def run_plugin_test(
     return EXIT_PLUGIN_FAILED if failures else EXIT_OK
 
 
+def _as_server(method: Any) -> Any:
+    # the command shows what the server would do with each sample event: filled in first
+    return lambda *args: method(*args, as_server=True)
+
+
 def _call(out: TextIO, label: str, fn: Any, *args: Any) -> tuple[bool, Any]:
     try:
         return True, fn(*args)
@@ -122,7 +127,7 @@ def _run(h: PluginHarness, events: list[dict[str, Any]], out: TextIO) -> int:
         if not h.instance.has("process_event"):
             kept.append(h.event(event))
             continue
-        ok, result = _call(out, "process_event", h.process_event, event)
+        ok, result = _call(out, "process_event", _as_server(h.process_event), event)
         failures += not ok
         if ok and result is None:
             out.write("  dropped\n")
@@ -131,10 +136,10 @@ def _run(h: PluginHarness, events: list[dict[str, Any]], out: TextIO) -> int:
             shown = json.dumps(result, indent=2, default=str).replace("\n", "\n  ")
             out.write(f"  -> {shown}\n")
     for event in kept if h.instance.has("on_event") else []:
-        ok, _ = _call(out, f"on_event({event.get('event')!r})", h.on_event, event)
+        ok, _ = _call(out, f"on_event({event.get('event')!r})", _as_server(h.on_event), event)
         failures += not ok
     if h.instance.has("export_events") and kept:
-        ok, _ = _call(out, f"export_events({len(kept)} events)", h.export_events, kept)
+        ok, _ = _call(out, f"export_events({len(kept)} events)", _as_server(h.export_events), kept)
         failures += not ok
     if h.instance.has("teardown_plugin"):
         ok, _ = _call(out, "teardown_plugin", h.teardown)

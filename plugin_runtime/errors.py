@@ -39,6 +39,10 @@ class IllegalOperationError(PluginError):
     oversized cache list, wrong argument type)."""
 
 
+class GeoIPUnavailableError(PluginError):
+    """`meta.geoip.locate` on a server without a GeoIP database."""
+
+
 class StateLimitError(IllegalOperationError):
     """A `meta.cache` or `meta.storage` write over the bound of one value or of all the
     config holds."""

@@ -50,7 +50,7 @@ class Meta:
     cache: Cache
     storage: Storage
     jobs: Jobs
-    geoip: GeoIP | None
+    geoip: GeoIP
     logger: Logger
     metrics: Metrics
     utils: Utils

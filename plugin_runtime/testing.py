@@ -28,22 +28,83 @@ from plugin_runtime.backends.memory import (
 )
 from plugin_runtime.config_validation import validate_config
 from plugin_runtime.errors import FetchFixtureMissingError, UnknownJobError
-from plugin_runtime.extensions.cache import cache_prefix
+from plugin_runtime.harness_state import CacheView, StorageView
 from plugin_runtime.loading import load_plugin
 from plugin_runtime.sandbox.limits import Limits
 from plugin_runtime.sandboxed import SandboxedInstance, SandboxTeam
 from plugin_runtime.types import Attachment, PluginConfigRecord, PluginSource
 
-AttachmentSpec = Attachment | tuple[str, str, bytes]
+AttachmentSpec = Attachment | tuple[str, str, bytes] | None
 DEFAULT_TEAM_ID = 2
 DEFAULT_CONFIG_ID = 1
 
 
-def _attachment(spec: AttachmentSpec) -> Attachment:
-    if isinstance(spec, Attachment):
+def _attachment(spec: AttachmentSpec) -> Attachment | None:
+    if spec is None or isinstance(spec, Attachment):
         return spec
     file_name, content_type, contents = spec
     return Attachment(file_name=file_name, content_type=content_type, contents=contents)
+
+
+# plugin-scaffold's `createEvent` defaults, so ported tests build the same events
+_SCAFFOLD_EVENT: dict[str, Any] = {
+    "distinct_id": "007",
+    "ip": "127.128.129.130",
+    "site_url": "http://localhost:8000/",
+    "team_id": 13,
+    "now": "2020-11-26T12:58:57.367Z",
+    "event": "EVENT_TYPE",
+    "sent_at": "2020-11-26T12:58:58.453Z",
+    "timestamp": "2020-11-26T12:58:58.453Z",
+    "uuid": "",
+}
+_SCAFFOLD_PAGEVIEW_PROPERTIES: dict[str, Any] = {
+    "$os": "Mac OS X",
+    "$lib": "web",
+    "$host": "localhost:8000",
+    "$time": 1606383312.494,
+    "token": "mre13a_SMBv9EwHAtdtTyutyy6AfO00OTPwaalaHPGgKLS",
+    "$browser": "Chrome",
+    "$user_id": "3erf45reXthrGser675waeHFAsbv4AsadfR",
+    "$pathname": "/instance/status",
+    "$device_id": "17554768afe5cb-0fc915d2a583cf-166f6152-1ea000-175543686ffdc5",
+    "$insert_id": "hgu2p36uvlc1b9dg",
+    "distinct_id": "scbbAqF7uyrMmamV4QBzcA1rrm9wHNISdFweZz-mQ0",
+    "$current_url": "http://localhost:8000/instance/status",
+    "$lib_version": "1.7.0-beta.1",
+    "$screen_width": 1790,
+    "$screen_height": 1120,
+    "posthog_version": "1.17.0",
+    "$browser_version": 86,
+    "$initial_referrer": "$direct",
+    "has_slack_webhook": False,
+    "$active_feature_flags": ["navigation-1775", "session-recording-player"],
+    "$initial_referring_domain": "$direct",
+}
+
+
+def make_event(**fields: Any) -> dict[str, Any]:
+    """plugin-scaffold's `createEvent(fields)`: its default event, `fields` over it."""
+    return {**json.loads(json.dumps(_SCAFFOLD_EVENT)), **fields}
+
+
+def make_pageview(**fields: Any) -> dict[str, Any]:
+    """plugin-scaffold's `createPageview()`: a `$pageview` with a browser's properties."""
+    properties = json.loads(json.dumps(_SCAFFOLD_PAGEVIEW_PROPERTIES))
+    return make_event(event="$pageview", properties=properties, **fields)
+
+
+def make_identify(**fields: Any) -> dict[str, Any]:
+    """plugin-scaffold's `createIdentify()`: an `$identify` that sets person properties."""
+    person = {"$os": "Mac OS X", "email": "test@posthog.com", "$browser": "Chrome",
+              "$browser_version": 86, "$initial_referrer": "$direct",
+              "$initial_referring_domain": "$direct"}  # fmt: skip
+    return make_event(event="$identify", **{"$set": person, **fields})
+
+
+def _plain(value: Any) -> Any:
+    """A deep copy as JSON data: what crosses into the sandbox anyway."""
+    return json.loads(json.dumps(value))
 
 
 def _now_iso() -> str:
@@ -61,13 +122,20 @@ class PluginHarness:
         team_id: int = DEFAULT_TEAM_ID,
         plugin_config_id: int = DEFAULT_CONFIG_ID,
         limits: Limits | None = None,
+        validate: bool = True,
     ) -> None:
         """Compile the plugin for one config. Raises PluginConfigError for a config the
-        plugin.json refuses, PluginLoadError/ForbiddenImportError for bad code.
+        plugin.json refuses (unless `validate=False`: then `setup_plugin` runs without a
+        required key, and `h.validate()` says what is wrong), PluginLoadError or
+        ForbiddenImportError for bad code.
 
-        `geoip` maps ip -> city record for `meta.geoip.locate`; None: no database."""
-        files = {k: _attachment(v) for k, v in (attachments or {}).items()}
-        validate_config(source.plugin_json, dict(config or {}), files)
+        `attachments`: key -> Attachment, (file_name, content_type, bytes) or None (not
+        uploaded). `geoip` maps ip -> city record for `meta.geoip.locate`; None: no
+        database."""
+        given = {k: _attachment(v) for k, v in (attachments or {}).items()}
+        files = {k: a for k, a in given.items() if a is not None}
+        if validate:
+            validate_config(source.plugin_json, dict(config or {}), files)
         self.record = PluginConfigRecord(
             id=plugin_config_id,
             team_id=team_id,
@@ -95,6 +163,21 @@ class PluginHarness:
         self._team = SandboxTeam(team_id, backends, limits=limits or Limits())
         self.instance: SandboxedInstance = self._team.load(self.record)
         self._set_up = False
+
+    def validate(self) -> None:
+        """Check the config against plugin.json as the server does; raises
+        PluginConfigError naming the key."""
+        validate_config(self.record.plugin.plugin_json, self.record.config, self.record.attachments)
+
+    def reset(self) -> None:
+        """Empty the cache, storage, logs, requests, captures and jobs, as `resetMeta()`
+        did (the plugin's `global_` stays: it is the sandbox's)."""
+        self.cache.clear()
+        self.storage.clear()
+        self._logs.entries.clear()
+        self.http.requests.clear()
+        self._captures.messages.clear()
+        self._jobs.jobs.clear()
 
     def close(self) -> None:
         """End the plugin's sandbox process (it also ends when the harness is collected)."""
@@ -150,7 +233,8 @@ class PluginHarness:
             self._call("teardown_plugin")
 
     def event(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        """`event` with the fields the pipeline always sets filled in."""
+        """`event` with the fields the pipeline always sets filled in (what `as_server`
+        hands the plugin; `docs/writing-plugins.md` lists them)."""
         now = _now_iso()
         full: dict[str, Any] = {
             "event": "$pageview",
@@ -167,20 +251,26 @@ class PluginHarness:
         full.update(json.loads(json.dumps(event)))
         return full
 
-    def process_event(self, event: Mapping[str, Any]) -> dict[str, Any] | None:
-        """What `process_event` returns for `event` (None: dropped)."""
+    def _given(self, event: Mapping[str, Any], as_server: bool) -> dict[str, Any]:
+        return self.event(event) if as_server else dict(_plain(event))
+
+    def process_event(
+        self, event: Mapping[str, Any], *, as_server: bool = False
+    ) -> dict[str, Any] | None:
+        """What `process_event` returns for exactly `event` (None: dropped); with
+        `as_server`, for `event` filled in as the pipeline fills it."""
         self._ensure_setup()
-        result: dict[str, Any] | None = self._call("process_event", self.event(event)) or None
+        result: dict[str, Any] | None = self._call("process_event", self._given(event, as_server))
         return result
 
-    def on_event(self, event: Mapping[str, Any]) -> None:
+    def on_event(self, event: Mapping[str, Any], *, as_server: bool = False) -> None:
         self._ensure_setup()
-        self._call("on_event", self.event(event))
+        self._call("on_event", self._given(event, as_server))
 
-    def export_events(self, events: list[Mapping[str, Any]]) -> None:
+    def export_events(self, events: list[Mapping[str, Any]], *, as_server: bool = False) -> None:
         """Call `export_events` with one batch; a RetryError is raised to the test."""
         self._ensure_setup()
-        self._call("export_events", [self.event(e) for e in events])
+        self._call("export_events", [self._given(e, as_server) for e in events])
 
     def run_every_minute(self) -> Any:
         self._ensure_setup()
@@ -236,18 +326,15 @@ class PluginHarness:
         return [{"name": j.name, "payload": j.payload, "run_at": j.run_at} for j in self._jobs.jobs]
 
     @property
-    def cache(self) -> dict[str, Any]:
-        """The plugin's cache: key -> value (lists as lists of strings)."""
-        prefix = cache_prefix(self.record.id)
-        out: dict[str, Any] = {}
-        for key, raw in self._cache.snapshot().items():
-            if key.startswith(prefix):
-                out[key[len(prefix) :]] = raw if isinstance(raw, list) else _json_or_text(raw)
-        return out
+    def cache(self) -> CacheView:
+        """The plugin's cache, live: read, set (`h.cache.set(k, v, ttl_seconds)`), delete,
+        clear, `h.cache.expire(k)`; lists as lists of strings."""
+        return CacheView(self._cache, self.record.id)
 
     @property
-    def storage(self) -> dict[str, Any]:
-        return {k: json.loads(v) for k, v in self._storage.rows(self.record.id).items()}
+    def storage(self) -> StorageView:
+        """The plugin's storage, live: read, write, delete, clear."""
+        return StorageView(self._storage, self.record.id)
 
     @property
     def global_(self) -> dict[str, Any]:
@@ -257,10 +344,3 @@ class PluginHarness:
     @property
     def metrics(self) -> dict[str, float]:
         return self.instance.metrics.snapshot()
-
-
-def _json_or_text(raw: str) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw

@@ -1,7 +1,7 @@
 """`meta.geoip`: `locate(ip)` -> the city record as plain dicts, or None.
 
-`meta.geoip` itself is None when the process has no GeoIP database, so a plugin can test
-for it instead of catching errors.
+Without a GeoIP database `locate` raises GeoIPUnavailableError with the original's
+message, which plugins catch; `meta.geoip` is always there.
 """
 
 from __future__ import annotations
@@ -11,16 +11,25 @@ import ipaddress
 from typing import Any
 
 from plugin_runtime.backends import GeoIPReader
+from plugin_runtime.errors import GeoIPUnavailableError
+
+UNAVAILABLE = (
+    "IP location capabilities are not available in this PostHog instance "
+    "(the server has no GeoIP database)"
+)
 
 
 class GeoIP:
     __slots__ = ("_reader",)
 
-    def __init__(self, reader: GeoIPReader) -> None:
+    def __init__(self, reader: GeoIPReader | None) -> None:
         self._reader = reader
 
     def locate(self, ip: str) -> dict[str, Any] | None:
-        """The MaxMind City record of `ip`; None for an unknown, private or malformed address."""
+        """The MaxMind City record of `ip`; None for an unknown, private or malformed
+        address. Raises GeoIPUnavailableError when the server has no database."""
+        if self._reader is None:
+            raise GeoIPUnavailableError(UNAVAILABLE)
         if not isinstance(ip, str):
             return None
         try:
@@ -32,5 +41,5 @@ class GeoIP:
         return copy.deepcopy(record) if record is not None else None
 
 
-def build_geoip(reader: GeoIPReader | None) -> GeoIP | None:
-    return GeoIP(reader) if reader is not None else None
+def build_geoip(reader: GeoIPReader | None) -> GeoIP:
+    return GeoIP(reader)

@@ -113,7 +113,7 @@ def test_attack_through_the_authoring_kit_is_stopped_in_bounds(body: str) -> Non
     with PluginHarness(source, limits=Limits(timeout_seconds=LIMIT, memory_bytes=MEMORY)) as h:
         started = time.monotonic()
         with pytest.raises(PluginError):
-            h.process_event({"event": "x"})
+            h.process_event({"event": "x", "properties": {}})
         assert time.monotonic() - started < LIMIT + 1 + RESTART_ALLOWANCE
 
 
@@ -122,7 +122,7 @@ def test_sandbox_process_runs_with_every_layer_and_nothing_of_the_worker() -> No
     os.environ["WORKER_SECRET_FOR_TEST"] = "s3cret"
     try:
         with PluginHarness(source) as h:
-            h.process_event({"event": "x"})
+            h.process_event({"event": "x", "properties": {}})
             pid = h._team.process.pid
             assert pid is not None
             status = Path(f"/proc/{pid}/status").read_text()
@@ -375,7 +375,7 @@ def test_library_attribute_attacks_through_the_authoring_kit_reach_nothing() -> 
         files={"plugin.py": _attack_module(ATTRIBUTE_ATTACKS)},
     )
     with PluginHarness(source, limits=Limits(timeout_seconds=LIMIT)) as h:
-        out = h.process_event({"event": "x"})
+        out = h.process_event({"event": "x", "properties": {}})
     assert out is not None
     assert out["properties"]["outcomes"] == ["refused"] * len(ATTRIBUTE_ATTACKS)
 

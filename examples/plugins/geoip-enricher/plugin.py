@@ -32,9 +32,12 @@ def location_properties(record):
 def process_event(event, meta):
     properties = event.get("properties") or {}
     ip = properties.get("$ip") or event.get("ip")
-    if meta.geoip is None or not ip or properties.get("$geoip_disable"):
+    if not ip or properties.get("$geoip_disable"):
         return event
-    record = meta.geoip.locate(ip)
+    try:
+        record = meta.geoip.locate(ip)
+    except Exception:  # the server has no GeoIP database
+        return event
     if record is None:
         return event
     found = location_properties(record)

@@ -119,5 +119,8 @@ def test_geoip_locates_public_addresses_with_the_bundled_database():
     assert shared_geoip() is shared_geoip()
 
 
-def test_geoip_is_none_without_a_database():
-    assert build_geoip(None) is None
+def test_without_a_database_locate_raises_the_originals_error():
+    from plugin_runtime.errors import GeoIPUnavailableError
+
+    with pytest.raises(GeoIPUnavailableError, match="IP location capabilities are not available"):
+        build_geoip(None).locate("81.2.69.142")

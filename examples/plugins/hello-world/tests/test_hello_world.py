@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from plugin_runtime.testing import PluginHarness
+from plugin_runtime.testing import PluginHarness, make_event
 
 PLUGIN = Path(__file__).parents[1]
 
@@ -14,13 +14,13 @@ def test_greeting_comes_from_config():
 
 def test_greeting_defaults_to_hello():
     h = PluginHarness.from_path(PLUGIN)
-    assert h.process_event({"event": "x"})["properties"]["greeting"] == "hello"
+    assert h.process_event(make_event(properties={}))["properties"]["greeting"] == "hello"
 
 
 def test_counts_events_per_day_in_cache():
     h = PluginHarness.from_path(PLUGIN)
     for _ in range(3):
-        h.process_event({"event": "a", "timestamp": "2024-05-01T10:00:00Z"})
-    out = h.process_event({"event": "b", "timestamp": "2024-05-02T09:00:00Z"})
+        h.process_event(make_event(properties={}, timestamp="2024-05-01T10:00:00Z"))
+    out = h.process_event(make_event(properties={}, timestamp="2024-05-02T09:00:00Z"))
     assert out["properties"]["events_today"] == 1
     assert h.cache == {"events:2024-05-01": 3, "events:2024-05-02": 1}
