@@ -97,11 +97,12 @@ def _failed(
     recorder: ErrorRecorder,
 ) -> ExportFailure:
     instance.metrics.update("undelivered_events", len(batch))
+    # the error itself is in the plugin's log already (recorded once, as the plugin's)
     recorder.system(
         instance.ref,
         "error",
         f"export_events did not take a batch of {len(batch)} events "
-        f"after {attempts} attempt(s): {error}",
+        f"after {attempts} attempt(s); the batch is not exported",
     )
     return ExportFailure(
         plugin_config_id=instance.ref.plugin_config_id,
