@@ -84,8 +84,8 @@ class Settings(BaseSettings):
     KAFKA_FLUSH_FREQUENCY_MS: int = Field(
         500,
         ge=1,
-        description="longest a posthog.capture message waits for others to share its "
-        "send to the input topic (producer linger), in ms",
+        description="longest the first stage waits for a batch of input messages to fill "
+        "(and a posthog.capture message for others to share its send), in ms",
     )
     KAFKA_MAX_MESSAGE_BATCH_SIZE: int = Field(
         900_000, ge=1024, description="bytes in one batch message between stages before it is sent"

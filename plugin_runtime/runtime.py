@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from plugin_runtime.backends import RuntimeBackends
 from plugin_runtime.budgets import DISABLED, HEALTHY, BudgetChange, BudgetPolicy, Budgets
@@ -48,6 +48,7 @@ from plugin_runtime.setup_retry import SetupRetryPolicy
 from plugin_runtime.types import JobOutcome, PluginConfigRecord
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BUDGET_JOB_WAIT = timedelta(seconds=60)  # a job of a paused config is tried again after
 EXPORT_TICK_SECONDS = 1.0  # how often waiting export batches are checked for their time limit
@@ -93,6 +94,7 @@ class PluginRuntime:
         self._ticker: asyncio.Task[None] | None = None
         self.budgets = Budgets(budget, on_change=self._budget_changed)
         self._writes: set[asyncio.Future[None]] = set()
+        self._turns: dict[int, asyncio.Lock] = {}
 
     # -- loading -------------------------------------------------------------------
 
@@ -124,6 +126,15 @@ class PluginRuntime:
         # a team left with no configs gives its process back
         for team_id in [t for t in self._sandboxes if t not in self._teams]:
             await self._executor.run(self._sandboxes.pop(team_id).close)
+
+    async def _in_sandbox(self, team_id: int, work: Callable[[], T]) -> T:
+        """Run `work` (requests to the team's sandbox) on a plugin thread, one at a time
+        per team. A team's sandbox answers one request at a time anyway; waiting for
+        the turn here, not on a thread, keeps a slow team to one thread, and the other
+        threads for the other teams."""
+        turn = self._turns.setdefault(team_id, asyncio.Lock())
+        async with turn:
+            return await self._executor.run(work)
 
     def sandbox(self, team_id: int) -> SandboxTeam:
         """The team's sandbox (its process starts with the first request)."""
@@ -186,7 +197,7 @@ class PluginRuntime:
                 return _marked(events, failed)
             team = self.sandbox(team_id)
             try:
-                kept = await self._executor.run(functools.partial(team.chain, chain, events))
+                kept = await self._in_sandbox(team_id, functools.partial(team.chain, chain, events))
             except SandboxCrashed as crash:
                 await self._crashed(crash)
                 culprit = self._instance(crash.plugin_config_id or -1)
@@ -210,7 +221,7 @@ class PluginRuntime:
             return
         team = self.sandbox(team_id)
         try:
-            await self._executor.run(functools.partial(team.deliver, receivers, events))
+            await self._in_sandbox(team_id, functools.partial(team.deliver, receivers, events))
         except SandboxCrashed as crash:
             await self._crashed(crash)
 
@@ -246,10 +257,11 @@ class PluginRuntime:
             await self._current(instance.ref.team_id)
             current = self._instance(instance.ref.plugin_config_id)
             instance = current if current is not None else instance
-        failure = await self._executor.run(
+        failure = await self._in_sandbox(
+            instance.ref.team_id,
             lambda: export_with_retry(
                 instance, payload, jobs=self.backends.jobs, recorder=self._recorder
-            )
+            ),
         )
         if failure is None:
             return
@@ -341,7 +353,7 @@ class PluginRuntime:
             self._recorder.system(ref, "info", f"{function}{which} ran in {took:.3f} s")
             return True
 
-        return await self._executor.run(run)
+        return await self._in_sandbox(ref.team_id, run)
 
     async def _current_instance(self, plugin_config_id: int) -> SandboxedInstance | None:
         slot = self._slots.get(plugin_config_id)
@@ -376,8 +388,8 @@ class PluginRuntime:
             return JobOutcome.failed(str(error))
         ref = instance.ref
         try:
-            await self._executor.run(
-                lambda: instance.call_job(name, payload, expected=(RetryError,))
+            await self._in_sandbox(
+                ref.team_id, lambda: instance.call_job(name, payload, expected=(RetryError,))
             )
         except RetryError as exc:
             if retries_so_far < EXPORT_MAX_RETRIES:

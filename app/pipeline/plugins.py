@@ -15,6 +15,8 @@ from app.pipeline.slow_teams import SlowTeams
 from plugin_runtime.delivery import SNAPSHOT_EVENT
 
 STAGE = "plugins"
+# how many times the slow threshold a probe may take before the stage stops waiting
+PROBE_PATIENCE = 10
 log = logging.getLogger(__name__)
 
 # session recordings never go through process_event (as in the original)
@@ -76,26 +78,49 @@ async def _process(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(what the plugins kept, what goes to the overflow). Without `slow`: all at once.
     With it, a team not known to be fast goes one event at a time until it proves fast
-    (the rest then in one go) or slow (the rest leave for the overflow)."""
+    (the rest then in one go) or slow (the rest leave for the overflow); a probe that
+    takes ten times the threshold is not waited for: its event leaves too, and runs
+    again on the overflow (its plugins see it twice, it is stored once)."""
     if slow is None:
         return await ctx.plugins.process_events(team_id, events), []
     kept: list[dict[str, Any]] = []
     done = 0
     while done < len(events):
-        chunk = events[done:] if not slow.needs_probe(team_id) else events[done : done + 1]
+        probing = slow.needs_probe(team_id)
+        chunk = events[done : done + 1] if probing else events[done:]
         started = time.monotonic()
-        kept += await ctx.plugins.process_events(team_id, chunk)
+        call = asyncio.ensure_future(ctx.plugins.process_events(team_id, chunk))
+        try:
+            # a probe that does not answer soon is a slow team: the stage stops waiting
+            wait = slow.seconds_per_event * PROBE_PATIENCE if probing else None
+            kept += await asyncio.wait_for(asyncio.shield(call), wait)
+        except TimeoutError:
+            call.add_done_callback(_discard)
+            slow.mark(team_id)
+            _moved(team_id, slow)
+            # the probed event too: the overflow runs it again, and keeps that result
+            return kept, _overflowing(events[done:])
         done += len(chunk)
         if slow.measured(team_id, time.monotonic() - started, len(chunk)):
-            log.warning(
-                "team %s's plugins take over %g s per event: its events go to the overflow "
-                "plugins stage for %g s",
-                team_id,
-                slow.seconds_per_event,
-                slow.hold_seconds,
-            )
+            _moved(team_id, slow)
             return kept, _overflowing(events[done:])
     return kept, []
+
+
+def _discard(call: asyncio.Future[Any]) -> None:
+    # the answer of a probe the stage stopped waiting for (its event went to the overflow)
+    if not call.cancelled() and call.exception() is not None:
+        log.warning("a probed event's plugins failed after the probe: %s", call.exception())
+
+
+def _moved(team_id: int, slow: SlowTeams) -> None:
+    log.warning(
+        "team %s's plugins take over %g s per event: its events go to the overflow "
+        "plugins stage for %g s",
+        team_id,
+        slow.seconds_per_event,
+        slow.hold_seconds,
+    )
 
 
 def _overflowing(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

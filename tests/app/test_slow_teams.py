@@ -99,3 +99,17 @@ async def test_a_team_that_is_fast_again_returns_after_the_hold() -> None:
     assert slow.is_slow(SLOW_TEAM)
     now[0] = 10.0
     assert not slow.is_slow(SLOW_TEAM) and slow.slow_teams() == []
+
+
+async def test_a_probe_that_takes_too_long_is_not_waited_for() -> None:
+    h = make_runtime()
+    await h.runtime.load([record(PLUGIN.replace("0.1", "1.0"), id=1, team_id=SLOW_TEAM)])
+    slow = SlowTeams(seconds_per_event=0.01, hold_seconds=60)  # patience: 0.1 s
+    ctx = _context(h.runtime, slow)
+    started = time.monotonic()
+    out = await run_plugins(ctx, _events(SLOW_TEAM, 3) + _events(FAST_TEAM, 2))
+    assert time.monotonic() - started < 0.6  # not the 1 s the probe takes
+    assert out.events == [] or all(e["team_id"] == FAST_TEAM for e in out.events)
+    assert len(out.overflow) == 3 and slow.is_slow(SLOW_TEAM)  # the probed one included
+    done = await run_overflow_plugins(ctx, out.overflow)
+    assert len(done.events) == 3 and all(e["properties"]["seen"] for e in done.events)
