@@ -312,7 +312,10 @@ class PluginHarness:
         out = []
         for message in self._captures.messages:
             data = json.loads(message["data"])
-            out.append({"event": data["event"], "properties": data["properties"]})
+            properties = dict(data["properties"])
+            if data.get("timestamp") != message.get("now"):
+                properties["timestamp"] = data["timestamp"]  # the plugin gave it
+            out.append({"event": data["event"], "properties": properties})
         return out
 
     @property

@@ -29,7 +29,10 @@ def capture_message(
     """The capture message `posthog.capture` sends (the input topic's format)."""
     props = dict(properties or {})
     distinct_id = props.pop("distinct_id", None) or ref.plugin_name or f"plugin-id-{ref.plugin_id}"
-    timestamp = props.pop("timestamp", None) or _now_iso()
+    now = _now_iso()
+    # the event's time: the plugin's, or now; the message's own times are always now, so
+    # a given timestamp is kept as it is (no skew between now and sent_at to correct)
+    timestamp = props.pop("timestamp", None) or now
     event_uuid = str(uuid.uuid4())
     data = {
         "distinct_id": distinct_id,
@@ -50,8 +53,8 @@ def capture_message(
         "site_url": "",
         "data": json.dumps(data, default=str),
         "team_id": ref.team_id,
-        "now": timestamp,
-        "sent_at": timestamp,
+        "now": now,
+        "sent_at": now,
         "uuid": event_uuid,
     }
 

@@ -174,3 +174,18 @@ def process_event(event, meta):
     with _harness(code) as h:
         out = h.process_event({"event": "e", "properties": {}})
     assert out["properties"]["error"].startswith("IP location capabilities are not available")
+
+
+def test_captures_keep_the_timestamp_the_plugin_gave() -> None:
+    code = """
+def process_event(event, meta):
+    posthog.capture("later", {"timestamp": "2020-02-23T02:15:00Z", "n": 1})
+    posthog.capture("now", {"n": 2})
+    return event
+"""
+    with _harness(code) as h:
+        h.process_event({"event": "e", "properties": {}})
+        later, now = h.captures
+    assert later["properties"]["timestamp"] == "2020-02-23T02:15:00Z"
+    assert later["properties"]["n"] == 1
+    assert "timestamp" not in now["properties"]
