@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.admin.errors import AdminError
+from plugin_runtime.backends.sql import as_utc
 from plugin_runtime.backends.sql_jobs import FAILED, RUNNING, SCHEDULED
 from schemas.tables import plugin_jobs
 
@@ -53,7 +54,7 @@ async def list_jobs(
             plugin_config_id=r.plugin_config_id,
             name=r.name,
             state=r.state,
-            run_at=r.run_at if r.run_at.tzinfo else r.run_at.replace(tzinfo=UTC),
+            run_at=as_utc(r.run_at),
             attempts=r.attempts,
             error=r.error,
         )

@@ -20,12 +20,13 @@ from app.admin.errors import AdminError
 from app.stores.plugin_configs import put_attachments
 from plugin_runtime.authoring import read_attachment_files
 from plugin_runtime.backends import LogEntry
+from plugin_runtime.backends.sql import log_entries, logs_query
 from plugin_runtime.capabilities import python_name
 from plugin_runtime.config_validation import redact_config, validate_config
 from plugin_runtime.errors import PluginError
 from plugin_runtime.loading import load_plugin, plugin_capabilities
 from plugin_runtime.types import Attachment, PluginSource
-from schemas.tables import plugin_attachments, plugin_configs, plugin_logs, plugins, teams
+from schemas.tables import plugin_attachments, plugin_configs, plugins, teams
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -266,30 +267,10 @@ async def read_logs(
     the entry `after_id` (ids sort in write order), at most the last `limit`."""
     if level is not None and level not in LOG_LEVELS:
         raise AdminError(f"unknown log level {level!r}; one of {', '.join(LOG_LEVELS)}")
-    c = plugin_logs.c
-    query = select(plugin_logs).where(c.plugin_config_id == config_id)
-    if level is not None:
-        query = query.where(c.level.in_(LOG_LEVELS[LOG_LEVELS.index(level) :]))
-    if since is not None:
-        query = query.where(c.timestamp >= since)
-    if after_id is not None:
-        query = query.where(c.id > after_id)
-    query = query.order_by(c.timestamp.desc(), c.id.desc()).limit(limit)
+    levels = LOG_LEVELS[LOG_LEVELS.index(level) :] if level is not None else None
+    query = logs_query(config_id, levels=levels, since=since, after_id=after_id, limit=limit)
     async with engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    return [
-        LogEntry(
-            team_id=r.team_id,
-            plugin_id=r.plugin_id,
-            plugin_config_id=r.plugin_config_id,
-            timestamp=r.timestamp if r.timestamp.tzinfo else r.timestamp.replace(tzinfo=UTC),
-            source=r.source,
-            level=r.level,
-            message=r.message,
-            id=r.id,
-        )
-        for r in reversed(rows)
-    ]
+        return log_entries((await conn.execute(query)).all())
 
 
 async def config_exists(engine: AsyncEngine, config_id: int) -> bool:

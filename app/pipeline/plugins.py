@@ -89,17 +89,20 @@ async def _process(
         probing = slow.needs_probe(team_id)
         chunk = events[done : done + 1] if probing else events[done:]
         started = time.monotonic()
-        call = asyncio.ensure_future(ctx.plugins.process_events(team_id, chunk))
-        try:
-            # a probe that does not answer soon is a slow team: the stage stops waiting
-            wait = slow.seconds_per_event * PROBE_PATIENCE if probing else None
-            kept += await asyncio.wait_for(asyncio.shield(call), wait)
-        except TimeoutError:
-            call.add_done_callback(_discard)
-            slow.mark(team_id)
-            _moved(team_id, slow)
-            # the probed event too: the overflow runs it again, and keeps that result
-            return kept, _overflowing(events[done:])
+        if not probing:
+            kept += await ctx.plugins.process_events(team_id, chunk)
+        else:
+            call = asyncio.ensure_future(ctx.plugins.process_events(team_id, chunk))
+            try:
+                # a probe that does not answer soon is a slow team: the stage stops waiting
+                patience = slow.seconds_per_event * PROBE_PATIENCE
+                kept += await asyncio.wait_for(asyncio.shield(call), patience)
+            except TimeoutError:
+                call.add_done_callback(_discard)
+                slow.mark(team_id)
+                _moved(team_id, slow)
+                # the probed event too: the overflow runs it again, and keeps that result
+                return kept, _overflowing(events[done:])
         done += len(chunk)
         if slow.measured(team_id, time.monotonic() - started, len(chunk)):
             _moved(team_id, slow)

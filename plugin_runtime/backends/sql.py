@@ -9,13 +9,13 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, delete, func, insert, select, text, update
+from sqlalchemy import Engine, Select, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from plugin_runtime.backends import LogEntry
@@ -247,6 +247,53 @@ class SqlLogSink:
         )
 
 
+def as_utc(value: datetime) -> datetime:
+    """A stored time as UTC: SQLite gives back naive datetimes, and everything this
+    project writes is UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def logs_query(
+    plugin_config_id: int,
+    *,
+    levels: Sequence[str] | None = None,
+    source: str | None = None,
+    since: datetime | None = None,
+    after_id: str | None = None,
+    limit: int = 500,
+) -> Select[Any]:
+    """The newest `limit` log entries of one config (of `levels`, from `source`, from
+    `since`, after the entry `after_id`: ids sort in write order), newest first."""
+    c = plugin_logs.c
+    query = select(plugin_logs).where(c.plugin_config_id == plugin_config_id)
+    if levels is not None:
+        query = query.where(c.level.in_(list(levels)))
+    if source is not None:
+        query = query.where(c.source == source)
+    if since is not None:
+        query = query.where(c.timestamp >= since)
+    if after_id is not None:
+        query = query.where(c.id > after_id)
+    return query.order_by(c.timestamp.desc(), c.id.desc()).limit(limit)
+
+
+def log_entries(rows: Sequence[Any]) -> list[LogEntry]:
+    """Rows of `logs_query`, oldest first."""
+    return [
+        LogEntry(
+            team_id=r.team_id,
+            plugin_id=r.plugin_id,
+            plugin_config_id=r.plugin_config_id,
+            timestamp=as_utc(r.timestamp),
+            source=r.source,
+            level=r.level,
+            message=r.message,
+            id=r.id,
+        )
+        for r in reversed(rows)
+    ]
+
+
 def read_logs(
     engine: Engine,
     plugin_config_id: int,
@@ -257,28 +304,15 @@ def read_logs(
     limit: int = 500,
 ) -> list[LogEntry]:
     """The stored log entries of one plugin config, oldest first (at most `limit`)."""
-    query = select(plugin_logs).where(plugin_logs.c.plugin_config_id == plugin_config_id)
-    if level is not None:
-        query = query.where(plugin_logs.c.level == level)
-    if source is not None:
-        query = query.where(plugin_logs.c.source == source)
-    if since is not None:
-        query = query.where(plugin_logs.c.timestamp >= since)
-    query = query.order_by(plugin_logs.c.timestamp.desc(), plugin_logs.c.id.desc()).limit(limit)
+    query = logs_query(
+        plugin_config_id,
+        levels=[level] if level is not None else None,
+        source=source,
+        since=since,
+        limit=limit,
+    )
     with engine.connect() as conn:
-        rows = conn.execute(query).all()
-    return [
-        LogEntry(
-            team_id=r.team_id,
-            plugin_id=r.plugin_id,
-            plugin_config_id=r.plugin_config_id,
-            timestamp=r.timestamp,
-            source=r.source,
-            level=r.level,
-            message=r.message,
-        )
-        for r in reversed(rows)
-    ]
+        return log_entries(conn.execute(query).all())
 
 
 class SqlErrorSink:

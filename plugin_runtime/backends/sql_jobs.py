@@ -15,12 +15,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 from sqlalchemy import Engine, and_, delete, func, or_, select, update
 
+from plugin_runtime.backends.sql import as_utc
 from plugin_runtime.errors import IllegalOperationError
 from schemas.tables import plugin_jobs
 
@@ -37,11 +38,6 @@ class ClaimedJob:
     run_at: datetime
     attempts: int  # including the one this claim starts
     claim: str
-
-
-def _utc(value: datetime) -> datetime:
-    # SQLite gives back naive datetimes; everything written here is UTC
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def encode_payload(payload: Any) -> str:
@@ -68,14 +64,14 @@ class SqlJobQueue:
             "team_id": team_id,
             "name": name,
             "payload": encode_payload(payload),
-            "run_at": _utc(run_at),
+            "run_at": as_utc(run_at),
         }
         with self._engine.begin() as conn:
             conn.execute(plugin_jobs.insert().values(row))
 
     def claim_due(self, now: datetime, limit: int) -> list[ClaimedJob]:
         """Take up to `limit` jobs whose time has come (oldest first), for this worker."""
-        now = _utc(now)
+        now = as_utc(now)
         c = plugin_jobs.c
         claimable = or_(
             and_(c.state == SCHEDULED, c.run_at <= now),
@@ -109,7 +105,7 @@ class SqlJobQueue:
                 plugin_config_id=r.plugin_config_id,
                 name=r.name,
                 payload=orjson.loads(r.payload),
-                run_at=_utc(r.run_at),
+                run_at=as_utc(r.run_at),
                 attempts=r.attempts,
                 claim=token,
             )
@@ -125,7 +121,7 @@ class SqlJobQueue:
             renewed = conn.execute(
                 update(plugin_jobs)
                 .where(c.id == job.id, c.claim == job.claim)
-                .values(locked_until=_utc(now) + self._lease)
+                .values(locked_until=as_utc(now) + self._lease)
             )
         return bool(renewed.rowcount)
 
@@ -133,7 +129,7 @@ class SqlJobQueue:
         self._finish(job, None)
 
     def retry(self, job: ClaimedJob, *, run_at: datetime, error: str) -> None:
-        self._finish(job, {"state": SCHEDULED, "run_at": _utc(run_at), "error": error})
+        self._finish(job, {"state": SCHEDULED, "run_at": as_utc(run_at), "error": error})
 
     def failed(self, job: ClaimedJob, error: str) -> None:
         self._finish(job, {"state": FAILED, "error": error})
@@ -145,7 +141,7 @@ class SqlJobQueue:
             job,
             {
                 "state": SCHEDULED,
-                "run_at": _utc(run_at),
+                "run_at": as_utc(run_at),
                 "error": error,
                 "attempts": plugin_jobs.c.attempts - 1,
             },
