@@ -28,6 +28,7 @@ from plugin_runtime.backends.memory import (
 )
 from plugin_runtime.config_validation import validate_config
 from plugin_runtime.errors import FetchFixtureMissingError, UnknownJobError
+from plugin_runtime.extensions.posthog import LIB_NAME, LIB_VERSION
 from plugin_runtime.harness_state import CacheView, StorageView
 from plugin_runtime.loading import load_plugin
 from plugin_runtime.sandbox.limits import Limits
@@ -294,11 +295,12 @@ class PluginHarness:
 
     @property
     def logs(self) -> list[dict[str, str]]:
-        """The plugin's log lines, in order: `{"level", "message"}`."""
+        """What the plugin logged with `meta.logger`, in order: `{"level", "message"}`
+        (errors it raised are in `h.errors`, not here, as a console spy would see it)."""
         return [
             {"level": e.level, "message": e.message}
             for e in self._logs.entries
-            if e.source == "PLUGIN"
+            if e.source == "CONSOLE"
         ]
 
     @property
@@ -308,11 +310,19 @@ class PluginHarness:
 
     @property
     def captures(self) -> list[dict[str, Any]]:
-        """`posthog.capture` calls, in order: `{"event", "properties"}`."""
+        """`posthog.capture` calls, in order, as the plugin made them: `{"event",
+        "properties"}` without what the server adds to every captured event (`$lib`,
+        `$lib_version`, the default `distinct_id`; `capture_messages` has them)."""
+        default_id = self.record.plugin.name or f"plugin-id-{self.record.plugin.id}"
         out = []
         for message in self._captures.messages:
             data = json.loads(message["data"])
             properties = dict(data["properties"])
+            for key, added in (("$lib", LIB_NAME), ("$lib_version", LIB_VERSION)):
+                if properties.get(key) == added:
+                    del properties[key]
+            if properties.get("distinct_id") == default_id:
+                del properties["distinct_id"]
             if data.get("timestamp") != message.get("now"):
                 properties["timestamp"] = data["timestamp"]  # the plugin gave it
             out.append({"event": data["event"], "properties": properties})

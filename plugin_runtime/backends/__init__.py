@@ -61,7 +61,7 @@ class LogEntry:
     plugin_id: int
     plugin_config_id: int
     timestamp: datetime
-    source: str  # "PLUGIN" (meta.logger) or "SYSTEM" (the runtime)
+    source: str  # "CONSOLE" (meta.logger), "PLUGIN" (an error it raised) or "SYSTEM" (the runtime)
     level: str  # debug, info, warning, error
     message: str
     id: str = ""  # the stored entry's id, which sorts in write order ("" before it is stored)

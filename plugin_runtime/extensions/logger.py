@@ -53,7 +53,9 @@ class Logger:
         self._sink, self._ref = sink, ref
 
     def _log(self, level: str, args: tuple[Any, ...]) -> None:
-        write_log(self._sink, self._ref, level, format_message(args), source="PLUGIN")
+        # CONSOLE, as the original's console lines: the plugin's own words, apart from the
+        # PLUGIN entries the runtime writes for its errors
+        write_log(self._sink, self._ref, level, format_message(args), source="CONSOLE")
 
     def debug(self, *args: Any) -> None:
         self._log("debug", args)

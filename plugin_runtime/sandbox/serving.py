@@ -30,7 +30,7 @@ from plugin_runtime.types import PluginConfigRef
 
 _CONFIG_KEY = re.compile(r"@plugin-config/(\d+)/")
 _LEVELS = frozenset({"debug", "info", "warning", "error"})
-_SOURCES = frozenset({"PLUGIN", "SYSTEM"})
+_SOURCES = frozenset({"CONSOLE", "PLUGIN", "SYSTEM"})
 
 
 class ScopeError(PermissionError):
@@ -216,7 +216,7 @@ class BackendServer:
                 plugin_id=ref.plugin_id,
                 plugin_config_id=ref.plugin_config_id,
                 timestamp=_time(entry.get("timestamp")),
-                source=source if source in _SOURCES else "PLUGIN",
+                source=source if source in _SOURCES else "CONSOLE",
                 level=level if level in _LEVELS else "info",
                 message=str(entry.get("message"))[:MAX_MESSAGE_CHARS],
             )

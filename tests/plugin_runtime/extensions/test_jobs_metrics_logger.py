@@ -138,4 +138,4 @@ def test_logger_levels_write_entries_for_the_config():
         ("warning", "w2"),
         ("error", "e"),
     ]
-    assert {(e.team_id, e.plugin_id, e.source) for e in entries} == {(2, 60, "PLUGIN")}
+    assert {(e.team_id, e.plugin_id, e.source) for e in entries} == {(2, 60, "CONSOLE")}
