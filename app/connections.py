@@ -73,7 +73,10 @@ def async_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(url, **_JSON)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True, **_JSON)
+    # no pre-ping: it costs a round trip per checkout (several per batch), and a connection
+    # the server dropped fails its statement as a disconnect, which stalls the stage for a
+    # retry while the pool throws out every connection made before it
+    return create_async_engine(url, pool_size=5, max_overflow=5, **_JSON)
 
 
 REDIS_TIMEOUT_SECONDS = 3.0  # a Redis that does not answer holds up no stage longer

@@ -12,12 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.pipeline.context import PipelineContext
-from app.pipeline.exports import export_events
 from app.pipeline.parse import parse_messages
-from app.pipeline.persons import resolve_persons
-from app.pipeline.plugins import run_plugins
-from app.pipeline.retries import run_with_retries
-from app.pipeline.write import write_events
+from app.pipeline.stages import STAGE_NAMES, run_stages
 from schemas.records import DeadLetter
 
 
@@ -36,20 +32,8 @@ class ChainResult:
 async def run_chain(ctx: PipelineContext, raw_messages: Sequence[bytes | str]) -> ChainResult:
     """Run capture messages through parse -> plugins -> persons -> write -> exports."""
     result = ChainResult(received=len(raw_messages))
-    out = parse_messages(raw_messages)
-    result.dead_letters.extend(out.dead_letters)
-    stages = (
-        ("plugins", run_plugins),
-        ("persons", resolve_persons),
-        ("write", write_events),
-        ("exports", export_events),
-    )
-    events = out.events
-    for name, stage in stages:
-        if not events:
-            break
-        out = await run_with_retries(name, lambda evs, s=stage: s(ctx, evs), events)  # type: ignore[misc]
-        result.dead_letters.extend(out.dead_letters)
-        events = out.events
-    result.stored = events
+    parsed = parse_messages(raw_messages)
+    out = await run_stages(ctx, list(STAGE_NAMES), parsed.events)
+    result.dead_letters.extend([*parsed.dead_letters, *out.dead_letters])
+    result.stored = out.events
     return result

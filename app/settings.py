@@ -78,6 +78,12 @@ class Settings(BaseSettings):
         description="Base64 of the PEM CA certificate the brokers' certificates are "
         "checked against (turns TLS on)",
     )
+    PIPELINE_BREAKS: str = Field(
+        "exports",
+        description="comma-separated stages (plugins, persons, write, exports) that read a "
+        "topic of their own; the stages between two breaks run in one agent, with no topic "
+        "between them (empty: the whole chain in one agent)",
+    )
     KAFKA_PRODUCER_MAX_QUEUE_SIZE: int = Field(
         1000, ge=1, description="events in one batch message between stages before it is sent"
     )
@@ -203,6 +209,16 @@ class Settings(BaseSettings):
         description="local state of the embedded mode and the worker (table stores)",
     )
 
+    @field_validator("PIPELINE_BREAKS")
+    @classmethod
+    def _known_stages(cls, value: str) -> str:
+        from app.pipeline.stages import STAGE_NAMES
+
+        unknown = [n for n in _names(value) if n not in STAGE_NAMES]
+        if unknown:
+            raise ValueError(f"not stages: {', '.join(unknown)} (one of {', '.join(STAGE_NAMES)})")
+        return value
+
     @field_validator("LOG_LEVEL", mode="before")
     @classmethod
     def _lower_level(cls, value: object) -> object:
@@ -213,12 +229,20 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def pipeline_breaks(self) -> frozenset[str]:
+        return frozenset(_names(self.PIPELINE_BREAKS))
+
+    @property
     def kafka_bootstrap(self) -> list[str]:
         return [host.strip() for host in self.KAFKA_HOSTS.split(",") if host.strip()]
 
     @property
     def worker_concurrency(self) -> int:
         return self.WORKER_CONCURRENCY or (os.cpu_count() or 1)
+
+
+def _names(value: str) -> list[str]:
+    return [name.strip() for name in value.split(",") if name.strip()]
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -1,13 +1,20 @@
-"""End-to-end throughput of the agent chain on the real broker, beside a bare passthrough.
+"""End-to-end throughput and latency of the agent chain on the real broker, beside a bare
+passthrough in the same run.
 
     scripts/services.sh up && eval "$(scripts/services.sh env)"
-    .venv/bin/python benchmarks/chain.py [--events 50000] [--mode cluster|dev|both]
+    .venv/bin/python benchmarks/chain.py [--events 50000] [--runs 3] [--mode cluster|dev|both]
+    .venv/bin/python benchmarks/chain.py --new-persons          # a new person per event
+    .venv/bin/python benchmarks/chain.py --rate 5000 --duration 30   # steady load
+    .venv/bin/python benchmarks/chain.py --workers 2            # two worker processes
+    .venv/bin/python benchmarks/chain.py --profile /tmp/worker.txt   # py-spy, per stage
 
-Starts one `faust -A app worker` process (cluster mode, the example plugin installed for
-the team), pushes capture messages into a fresh input topic and waits until every event
-is stored. In the same run, a bare aiokafka+orjson consume -> produce passthrough moves
-the same messages on the same broker. Prints events/s, p50/p99 produce-to-stored latency
-and our rate as a ratio of the passthrough's.
+Each cluster run starts `faust -A app worker` process(es) (cluster mode, the example
+plugin installed for the team, events to ClickHouse), pushes capture messages into a
+fresh input topic and waits until every event is stored; then a bare aiokafka+orjson
+consume -> produce passthrough moves the same messages on the same broker. It prints
+events/s, p50/p99/max produce-to-stored latency and the chain's rate as a ratio of the
+passthrough's. `--rate` paces the producer instead (events/s for `--duration` seconds)
+and reports the latency under that steady load.
 """
 
 from __future__ import annotations
@@ -15,10 +22,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -28,9 +38,24 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.local_cluster import LocalCluster, capture_message
+from benchmarks.profile_stages import print_stage_profile
 
 PARTITIONS = 4
 DISTINCT_IDS = 1_000
+PACE_TICK_SECONDS = 0.01  # the paced producer sends a slice of its rate this often
+
+
+@dataclass
+class RunResult:
+    rate: float
+    latencies_ms: list[float]
+    baseline: float | None = None
+    cpu: dict[str, float] | None = None  # CPU-seconds per process group during the run
+
+    def line(self, name: str) -> str:
+        lat = self.latencies_ms
+        p50, p99, top = statistics.median(lat), percentile(lat, 0.99), max(lat)
+        return f"{name:<46}{self.rate:>10,.0f}{p50:>9,.0f}{p99:>9,.0f}{top:>9,.0f}"
 
 
 async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> float:
@@ -45,6 +70,30 @@ async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]
             await producer.send(topic, value, key=key)
         await producer.flush()
         return started
+    finally:
+        await producer.stop()
+
+
+async def produce_paced(
+    bootstrap: str, topic: str, team_id: int, rate: int, seconds: float, distinct_ids: int
+) -> int:
+    """`rate` events/s for `seconds`, each stamped as it is sent; returns how many."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
+    await producer.start()
+    sent = 0
+    try:
+        started = time.monotonic()
+        while (elapsed := time.monotonic() - started) < seconds:
+            due = int(elapsed * rate) + 1
+            for i in range(sent, due):
+                key, value = capture_message(
+                    team_id=team_id, distinct_id=f"user-{i % distinct_ids}", index=i
+                )
+                await producer.send(topic, value, key=key)
+            sent = max(sent, due)
+            await asyncio.sleep(PACE_TICK_SECONDS)
+        await producer.flush()
+        return sent
     finally:
         await producer.stop()
 
@@ -103,7 +152,7 @@ async def delete_topics(bootstrap: str, names: list[str]) -> None:
 EMBEDDED_BATCH = 1_000  # capture messages per run of the embedded chain
 
 
-async def embedded_rate(count: int) -> float:
+async def embedded_rate(count: int, distinct_ids: int) -> float:
     """The embedded mode (`plugin-server dev`: SQLite, chDB, the example plugin, no
     servers): events/s of the same chain over the same messages, in batches."""
     import tempfile
@@ -117,7 +166,7 @@ async def embedded_rate(count: int) -> float:
         _settings, resources, _dir = await open_local(settings, [str(EXAMPLE / "plugin")], {1})
         try:
             values = [
-                capture_message(team_id=1, distinct_id=f"user-{i % DISTINCT_IDS}", index=i)[1]
+                capture_message(team_id=1, distinct_id=f"user-{i % distinct_ids}", index=i)[1]
                 for i in range(count)
             ]
             started = time.perf_counter()
@@ -133,55 +182,151 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(worker_pids: set[int]) -> dict[str, float]:
+    """CPU time used so far by the worker processes, their sandboxes, and every other
+    process by command name (the broker is `java`), from /proc."""
+    usage: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        pid, parent = int(entry.name), int(fields[1])
+        seconds = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        group = "worker" if pid in worker_pids else "sandbox" if parent in worker_pids else name
+        usage[group] = usage.get(group, 0.0) + seconds
+    return usage
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    used = {k: v - before.get(k, 0.0) for k, v in after.items()}
+    return {k: v for k, v in sorted(used.items(), key=lambda kv: -kv[1]) if v >= 0.05}
+
+
+def start_profiler(pid: int, path: str) -> subprocess.Popen[bytes]:
+    """py-spy sampling the worker (and its sandbox processes) until it is interrupted."""
+    spy = Path(sys.executable).with_name("py-spy")
+    command = [str(spy), "record", "--pid", str(pid), "--subprocesses", "--format", "raw"]
+    return subprocess.Popen([*command, "--rate", "200", "--output", path, "--nonblocking"])
+
+
+def stop_profiler(profiler: subprocess.Popen[bytes]) -> None:
+    profiler.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
+    profiler.wait(timeout=60)
+
+
+async def cluster_run(args: argparse.Namespace, distinct_ids: int) -> RunResult:
+    bootstrap = os.environ.get("KAFKA_HOSTS", "127.0.0.1:19092")
+    run_id = uuid.uuid4().hex[:8]
+    input_topic = f"bench_{run_id}_input"
+    await create_topic(bootstrap, input_topic)
+    async with LocalCluster(
+        run_id=run_id, input_topic=input_topic, partitions=PARTITIONS, owns_input_topic=False
+    ) as run:
+        for _ in range(args.workers - 1):
+            await run.start_worker()
+        pids = {p.pid for p in run.processes}
+        cpu_before = cpu_seconds(pids)
+        profiler = None
+        if args.profile:
+            assert run.process is not None
+            profiler = start_profiler(run.process.pid, args.profile)
+        if args.rate:
+            count = await produce_paced(
+                bootstrap, input_topic, run.team_id, args.rate, args.duration, distinct_ids
+            )
+            first_sent = None
+        else:
+            count = args.events
+            messages = [
+                capture_message(
+                    team_id=run.team_id, distinct_id=f"user-{i % distinct_ids}", index=i
+                )
+                for i in range(count)
+            ]
+            first_sent = await produce(bootstrap, input_topic, messages)
+        stored = await run.wait_for_events(count, timeout=900)
+        cpu = cpu_used(cpu_before, cpu_seconds(pids))
+        if profiler is not None:
+            stop_profiler(profiler)
+        last_stored = max(created for created, _ in stored)
+        first = first_sent if first_sent is not None else min(sent for _, sent in stored)
+        result = RunResult(
+            rate=count / (last_stored - first),
+            latencies_ms=[(created - sent) * 1000 for created, sent in stored],
+            cpu=cpu,
+        )
+    try:
+        if not args.rate:
+            result.baseline = await passthrough(bootstrap, input_topic, count)
+    finally:
+        await delete_topics(bootstrap, [input_topic, f"{input_topic}_passthrough"])
+    return result
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--runs", type=int, default=1, help="cluster runs, one after another")
     parser.add_argument(
         "--mode",
         choices=["cluster", "dev", "both"],
         default="cluster",
         help="the worker on Kafka beside a passthrough, the embedded mode, or both",
     )
-    args = parser.parse_args()
-    dev_rate = await embedded_rate(args.events) if args.mode in ("dev", "both") else None
-    if args.mode == "dev":
-        print(f"{'pipeline':<44}{'events/s':>12}")
-        print(f"{'embedded chain (dev mode, 1 plugin)':<44}{dev_rate:>12,.0f}")
-        return
-    bootstrap = os.environ.get("KAFKA_HOSTS", "127.0.0.1:19092")
-    run_id = uuid.uuid4().hex[:8]
-    input_topic = f"bench_{run_id}_input"
-    await create_topic(bootstrap, input_topic)
-
-    async with LocalCluster(
-        run_id=run_id, input_topic=input_topic, partitions=PARTITIONS, owns_input_topic=False
-    ) as run:
-        messages = [
-            capture_message(team_id=run.team_id, distinct_id=f"user-{i % DISTINCT_IDS}", index=i)
-            for i in range(args.events)
-        ]
-        print(f"worker ready in {run.ready_seconds:.1f} s; producing {args.events} events")
-        first_sent = await produce(bootstrap, input_topic, messages)
-        stored = await run.wait_for_events(args.events, timeout=600)
-        last_stored = max(created for created, _ in stored)
-        chain_rate = args.events / (last_stored - first_sent)
-        latencies = [(created - sent) * 1000 for created, sent in stored]
-
-    try:
-        baseline = await passthrough(bootstrap, input_topic, args.events)
-    finally:
-        await delete_topics(bootstrap, [input_topic, f"{input_topic}_passthrough"])
-    print()
-    print(f"{'pipeline':<44}{'events/s':>12}{'p50 ms':>10}{'p99 ms':>10}")
-    p50, p99 = statistics.median(latencies), percentile(latencies, 0.99)
-    name = "agent chain (5 agents, 1 plugin, 1 worker)"
-    print(f"{name:<44}{chain_rate:>12,.0f}{p50:>10,.0f}{p99:>10,.0f}")
-    print(f"{'bare aiokafka+orjson passthrough':<44}{baseline:>12,.0f}{'':>10}{'':>10}")
-    if dev_rate is not None:
-        print(f"{'embedded chain (dev mode, 1 plugin)':<44}{dev_rate:>12,.0f}")
-    print(
-        f"\nchain / passthrough = {chain_rate / baseline:.2f}x  (aim: >= 0.25x, >= 10,000 events/s)"
+    parser.add_argument(
+        "--distinct-ids", type=int, default=DISTINCT_IDS, help="distinct ids the events cycle"
     )
+    parser.add_argument(
+        "--new-persons", action="store_true", help="a new distinct id (a new person) per event"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
+    parser.add_argument("--rate", type=int, help="steady load: events/s for --duration seconds")
+    parser.add_argument("--duration", type=float, default=30.0)
+    parser.add_argument("--profile", help="py-spy the worker into this file, print per stage")
+    args = parser.parse_args()
+    distinct_ids = args.events if args.new_persons else args.distinct_ids
+    if args.rate:
+        distinct_ids = args.rate * int(args.duration) if args.new_persons else distinct_ids
+    persons = "a new person per event" if distinct_ids >= args.events else f"{distinct_ids} ids"
+
+    dev_rate = (
+        await embedded_rate(args.events, distinct_ids) if args.mode in ("dev", "both") else None
+    )
+    results = []
+    if args.mode != "dev":
+        for number in range(1, args.runs + 1):
+            result = await cluster_run(args, distinct_ids)
+            results.append(result)
+            ratio = f", {result.rate / result.baseline:.2f}x passthrough" if result.baseline else ""
+            print(f"run {number}: {result.rate:,.0f} events/s{ratio}", flush=True)
+            if result.cpu:
+                shown = ", ".join(f"{k} {v:.1f}" for k, v in result.cpu.items())
+                print(f"  CPU-seconds while it ran: {shown}", flush=True)
+
+    print()
+    print(f"{'pipeline':<46}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+    workers = f"{args.workers} worker{'s' if args.workers > 1 else ''}"
+    load = f"paced {args.rate:,}/s" if args.rate else f"{args.events:,} burst"
+    for number, result in enumerate(results, 1):
+        print(result.line(f"chain #{number} ({workers}, {load}, {persons})"))
+        if result.baseline is not None:
+            print(f"{'  bare aiokafka+orjson passthrough':<46}{result.baseline:>10,.0f}")
+    if dev_rate is not None:
+        print(f"{'embedded chain (dev mode, 1 plugin)':<46}{dev_rate:>10,.0f}")
+    ratios = [r.rate / r.baseline for r in results if r.baseline]
+    if ratios:
+        shown = ", ".join(f"{x:.2f}x" for x in ratios)
+        print(f"\nchain / passthrough = {shown}  (aim: >= 0.25x, >= 10,000 events/s)")
+    if args.profile:
+        print_stage_profile(args.profile, args.events if not args.rate else None)
 
 
 if __name__ == "__main__":

@@ -1,24 +1,26 @@
 """The ingestion chain: parse -> plugins (-> plugins_overflow) -> persons -> write -> exports.
 
-Each agent reads batches from its own topic, runs its stage from `app.pipeline`, and
-sends the result to the next topic on the same partition.
+Every stage has its topic and an agent reading it, which runs that stage and the ones
+after it up to the next of `PIPELINE_BREAKS` (`app.pipeline.stages`), then sends the
+batch to that stage's topic on the same partition. By default the chain breaks only
+before exports: parse's agent runs parse, plugins, persons and write, and the topics of
+plugins, persons and write carry only what is sent there on purpose (a replayed dead
+letter, a batch from a worker with other breaks). A slow team's events go to the
+overflow topic, whose agent runs their plugins and then the same stages as the plugins
+stage's agent would.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faust.types import AgentT, TopicT
 
-from app.pipeline.context import PipelineContext
-from app.pipeline.exports import export_events
 from app.pipeline.output import StageOutput
 from app.pipeline.parse import parse_messages
-from app.pipeline.persons import resolve_persons
-from app.pipeline.plugins import run_overflow_plugins, run_plugins
+from app.pipeline.plugins import run_overflow_plugins
 from app.pipeline.retries import run_with_retries
-from app.pipeline.write import write_events
+from app.pipeline.stages import run_after, run_between, run_stages
 from topologies.forwarding import send_output
 from topologies.resources import context
 from topologies.topics import (
@@ -27,48 +29,75 @@ from topologies.topics import (
     persons_topic,
     plugins_overflow_topic,
     plugins_topic,
+    settings,
     write_topic,
     written_topic,
 )
 
-Stage = Callable[[PipelineContext, list[dict[str, Any]]], Awaitable[StageOutput]]
+TOPICS: dict[str, TopicT] = {
+    "plugins": plugins_topic,
+    "persons": persons_topic,
+    "write": write_topic,
+    "exports": written_topic,
+}
+BREAKS = settings.pipeline_breaks
 
 
-@app.agent(parse_topic)
+def _merge(first: StageOutput, then: StageOutput) -> StageOutput:
+    return StageOutput(
+        events=then.events,
+        dead_letters=[*first.dead_letters, *then.dead_letters],
+        overflow=[*first.overflow, *then.overflow],
+    )
+
+
+@app.agent(parse_topic, isolated_partitions=True)
 async def parse(stream: Any) -> None:
+    ctx = await context()
+    names, target = run_between(None, BREAKS)
     async for message in stream.events():
-        out = parse_messages(message.value.messages, message.value.positions)
-        await send_output(plugins_topic, out, message.message.partition)
+        parsed = parse_messages(message.value.messages, message.value.positions)
+        out = _merge(parsed, await run_stages(ctx, names, parsed.events))
+        await send_output(_topic(target), out, message.message.partition, plugins_overflow_topic)
 
 
-def stage_agent(
-    name: str,
-    source: TopicT,
-    stage: Stage,
-    target: TopicT | None,
-    overflow: TopicT | None = None,
-) -> AgentT[Any]:
-    """An agent running `stage` on every batch of `source` and sending it to `target` (and
-    what the stage hands to the overflow, to `overflow`)."""
+def _topic(stage: str | None) -> TopicT | None:
+    return None if stage is None else TOPICS[stage]
+
+
+def stage_agent(stage: str) -> AgentT[Any]:
+    """The agent of `stage`'s topic: that stage and the ones after it to the next break."""
+    names, target = run_between(stage, BREAKS)
 
     async def run(stream: Any) -> None:
         ctx = await context()
         async for message in stream.events():
-            out = await run_with_retries(
-                name, lambda events: stage(ctx, events), message.value.events
+            out = await run_stages(ctx, names, message.value.events)
+            await send_output(
+                _topic(target), out, message.message.partition, plugins_overflow_topic
             )
-            await send_output(target, out, message.message.partition, overflow)
 
-    return app.agent(source, name=f"topologies.chain.{name}")(run)
+    return app.agent(TOPICS[stage], name=f"topologies.chain.{stage}", isolated_partitions=True)(run)
 
 
-plugins = stage_agent(
-    "plugins", plugins_topic, run_plugins, persons_topic, overflow=plugins_overflow_topic
+@app.agent(
+    plugins_overflow_topic, name="topologies.chain.plugins_overflow", isolated_partitions=True
 )
-# a slow team's events, at their plugins' pace, beside the main plugins stage
-plugins_overflow = stage_agent(
-    "plugins_overflow", plugins_overflow_topic, run_overflow_plugins, persons_topic
-)
-persons = stage_agent("persons", persons_topic, resolve_persons, write_topic)
-write = stage_agent("write", write_topic, write_events, written_topic)
-exports = stage_agent("exports", written_topic, export_events, None)
+async def plugins_overflow(stream: Any) -> None:
+    """A slow team's events, at their plugins' pace, beside the main chain."""
+    ctx = await context()
+    names, target = run_after("plugins", BREAKS)
+    async for message in stream.events():
+        ran = await run_with_retries(
+            "plugins_overflow",
+            lambda events: run_overflow_plugins(ctx, events),
+            message.value.events,
+        )
+        out = _merge(ran, await run_stages(ctx, names, ran.events))
+        await send_output(_topic(target), out, message.message.partition)
+
+
+plugins = stage_agent("plugins")
+persons = stage_agent("persons")
+write = stage_agent("write")
+exports = stage_agent("exports")

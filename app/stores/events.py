@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.stores.group_insert import GroupInsert
 from schemas.clickhouse import SESSION_RECORDINGS_TABLE
 from schemas.tables import element_groups
 from schemas.tables import elements as elements_table
@@ -193,6 +194,12 @@ class ClickHouseEventStore:
 
     def __init__(self, client: Any) -> None:
         self._client = client
+        self._insert_events = GroupInsert(
+            lambda rows: client.insert_rows("events", self.COLUMNS, rows)
+        )
+        self._insert_recordings = GroupInsert(
+            lambda rows: client.insert_rows(SESSION_RECORDINGS_TABLE, self.RECORDING_COLUMNS, rows)
+        )
 
     async def probe(self) -> None:
         for table in ("events", "session_recording_events"):
@@ -216,7 +223,7 @@ class ClickHouseEventStore:
             )
             for r in rows
         ]
-        await asyncio.to_thread(self._client.insert_rows, "events", self.COLUMNS, values)
+        await self._insert_events(values)
 
     RECORDING_COLUMNS = (
         "uuid", "timestamp", "team_id", "distinct_id", "session_id", "window_id",
@@ -239,9 +246,7 @@ class ClickHouseEventStore:
             )
             for r in rows
         ]
-        await asyncio.to_thread(
-            self._client.insert_rows, SESSION_RECORDINGS_TABLE, self.RECORDING_COLUMNS, values
-        )
+        await self._insert_recordings(values)
 
     async def read_recordings(self, team_id: int, session_id: str) -> list[dict[str, Any]]:
         sql = (
