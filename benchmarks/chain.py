@@ -326,7 +326,9 @@ async def main() -> None:
         shown = ", ".join(f"{x:.2f}x" for x in ratios)
         print(f"\nchain / passthrough = {shown}  (aim: >= 0.25x, >= 10,000 events/s)")
     if args.profile:
-        print_stage_profile(args.profile, args.events if not args.rate else None)
+        last = results[-1] if results else None
+        events = args.events if not args.rate else None
+        print_stage_profile(args.profile, events, last.cpu if last else None)
 
 
 if __name__ == "__main__":

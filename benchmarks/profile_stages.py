@@ -1,6 +1,7 @@
 """Where a worker's CPU went, per stage, from a py-spy profile in raw (collapsed) form.
 
-    .venv/bin/python benchmarks/profile_stages.py /tmp/worker.txt [--events 50000]
+    .venv/bin/python benchmarks/profile_stages.py /tmp/worker.txt \
+        [--events 50000 --worker-cpu 4.2 --sandbox-cpu 1.2]
 
 `benchmarks/chain.py --profile FILE` records one. py-spy samples only threads that are
 running, so samples are CPU time: at 200 samples/s, a sample is 5 ms of one core. Each
@@ -60,26 +61,42 @@ def stage_samples(path: str) -> tuple[Counter[str], int]:
     return counts, sum(counts.values())
 
 
-def print_stage_profile(path: str, events: int | None = None) -> None:
+def print_stage_profile(
+    path: str, events: int | None = None, cpu: dict[str, float] | None = None
+) -> None:
+    """Each category's share of the samples; with `events` and the CPU-seconds the worker
+    and its sandboxes used (`cpu`, from /proc), µs of CPU per event. py-spy also samples
+    some threads that wait (in a socket read, say), so its totals run high: the shares are
+    scaled to what /proc measured, per process kind."""
     counts, total = stage_samples(path)
     if not total:
         print(f"no samples in {path}")
         return
-    print(f"\nCPU by stage ({path}, {total / SAMPLES_PER_SECOND:.1f} CPU-s sampled)")
-    per_event = f"{'µs/event':>10}" if events else ""
-    print(f"{'where':<40}{'share':>8}{per_event}")
+    sandbox_samples = counts.get(SANDBOX, 0)
+    worker_samples = total - sandbox_samples
+    print(f"\nCPU by stage ({path}, {total} samples)")
+    per_event = f"{'µs/event':>10}" if events and cpu else ""
+    print(f"{'where':<44}{'share':>8}{per_event}")
     for name, count in counts.most_common():
         share = f"{100 * count / total:>7.1f}%"
-        cost = f"{count / SAMPLES_PER_SECOND / events * 1e6:>10.1f}" if events else ""
-        print(f"{name:<40}{share}{cost}")
+        cost = ""
+        if events and cpu:
+            kind, samples = (
+                ("sandbox", sandbox_samples) if name == SANDBOX else ("worker", worker_samples)
+            )
+            cost = f"{cpu.get(kind, 0.0) * count / samples / events * 1e6:>10.1f}"
+        print(f"{name:<44}{share}{cost}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("profile")
-    parser.add_argument("--events", type=int, help="events the run processed: µs per event")
+    parser.add_argument("--events", type=int, help="events the run processed")
+    parser.add_argument("--worker-cpu", type=float, help="CPU-seconds the worker used")
+    parser.add_argument("--sandbox-cpu", type=float, help="CPU-seconds its sandboxes used")
     args = parser.parse_args()
-    print_stage_profile(args.profile, args.events)
+    cpu = {"worker": args.worker_cpu or 0.0, "sandbox": args.sandbox_cpu or 0.0}
+    print_stage_profile(args.profile, args.events, cpu if args.worker_cpu else None)
     return 0
 
 
