@@ -10,6 +10,7 @@ The example plugin adds a property in `process_event` and keeps a storage record
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -76,14 +77,19 @@ class EmbeddedDriver:
         "embedded",
         pytest.param("cluster-clickhouse", marks=pytest.mark.integration),
         pytest.param("cluster-postgres", marks=pytest.mark.integration),
+        # every stage its own agent and topic, and the whole chain in one agent
+        pytest.param("cluster-split-plugins,persons,write,exports", marks=pytest.mark.integration),
+        pytest.param("cluster-split-", marks=pytest.mark.integration),
     ]
 )
 async def driver(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Driver]:
     if request.param.startswith("cluster"):
         run_id = uuid.uuid4().hex[:8]
-        store = request.param.removeprefix("cluster-")
+        store, env = request.param.removeprefix("cluster-"), dict(os.environ)
+        if store.startswith("split-"):
+            store, env["PIPELINE_BREAKS"] = "clickhouse", store.removeprefix("split-")
         async with LocalCluster(
-            run_id=run_id, input_topic=f"e2e_{run_id}_input", events_store=store
+            run_id=run_id, input_topic=f"e2e_{run_id}_input", events_store=store, env=env
         ) as cluster:
             yield ClusterDriver(cluster)
         return
