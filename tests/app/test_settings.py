@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from app.settings import Settings, SettingsError, load_settings
@@ -34,3 +36,16 @@ def test_invalid_value_names_the_variable_and_the_expected_form(
     message = str(error.value)
     assert "SCHEDULE_LOCK_TTL='soon'" in message and "integer" in message
     assert "LOG_LEVEL='loud'" in message and "'debug'" in message
+
+
+def test_the_readme_lists_every_setting_with_its_default() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    rows = {
+        line.split("|")[1].strip(" `"): line.split("|")[2].strip(" `")
+        for line in readme.splitlines()
+        if line.startswith("| `")
+    }
+    for name, field in Settings.model_fields.items():
+        assert name in rows, f"{name} is not in the README's settings table"
+        if field.default not in (None, ""):
+            assert rows[name] == str(field.default), f"{name}'s default in the README"
