@@ -125,6 +125,25 @@ def _json_default(value: Any) -> Any:
 
 _JSON_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
 
+# DateTime, DateTime('UTC'), DateTime64(6, 'UTC'), and the same in Nullable(...)
+_DATETIME_TYPE = re.compile(r"(?:Nullable\()?DateTime(64)?(?:\((\d+)?[^)]*\))?\)?")
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def _to_ticks(values: Sequence[Any], micros_per_tick: int) -> list[Any]:
+    """Date-times as integers of the column's unit since the epoch (naive ones as UTC);
+    anything else (None, a number already) as it is."""
+    out: list[Any] = []
+    for value in values:
+        if isinstance(value, dt.datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=dt.UTC)
+            value = ((value - _EPOCH) // _MICROSECOND) // micros_per_tick
+        out.append(value)
+    return out
+
+
 # chDB runs one embedded server per process, so its calls are serialised process-wide
 _CHDB_LOCK = threading.Lock()
 
@@ -249,6 +268,7 @@ class NativeClickHouse:
         self.host = host
         self.port = port or (DEFAULT_SECURE_PORT if secure else DEFAULT_NATIVE_PORT)
         self._lock = threading.Lock()
+        self._ticks: dict[str, dict[str, int]] = {}
         self._client = Client(
             host=host,
             port=self.port,
@@ -279,12 +299,12 @@ class NativeClickHouse:
             ca_certs=ca,
         )
 
-    def _call(self, sql: str, params: Any) -> Any:
+    def _call(self, sql: str, params: Any, *, columnar: bool = False) -> Any:
         from clickhouse_driver import errors
 
         try:
             with self._lock:
-                return self._client.execute(sql, params)
+                return self._client.execute(sql, params, columnar=columnar)
         except (errors.Error, OSError, EOFError) as exc:
             # a server exception carries the server's stack trace after its message
             reason = str(exc).split("Stack trace:", 1)[0].strip()
@@ -297,12 +317,32 @@ class NativeClickHouse:
         return [tuple(row) for row in result] if isinstance(result, list) else []
 
     def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-        batch = [tuple(row) for row in rows]
+        batch = list(rows)
         if not batch:
             return 0
+        # a column at a time, date-times as the integers the server keeps: the driver's
+        # own path goes through every row and localises every datetime with pytz
+        ticks = self._datetime_ticks(table)
+        data = [
+            _to_ticks(values, ticks[name]) if name in ticks else list(values)
+            for name, values in zip(columns, zip(*batch, strict=True), strict=True)
+        ]
         names = ", ".join(_identifier(c) for c in columns)
-        self._call(f"INSERT INTO {_identifier(table)} ({names}) VALUES", batch)
+        self._call(f"INSERT INTO {_identifier(table)} ({names}) VALUES", data, columnar=True)
         return len(batch)
+
+    def _datetime_ticks(self, table: str) -> dict[str, int]:
+        """Microseconds per stored unit of each DateTime/DateTime64 column of `table`."""
+        known = self._ticks.get(table)
+        if known is None:
+            known = {}
+            for name, kind, *_ in self.execute(f"DESCRIBE TABLE {_identifier(table)}"):
+                match = _DATETIME_TYPE.fullmatch(kind)
+                if match:
+                    precision = int(match.group(2) or 0) if match.group(1) else 0
+                    known[name] = 10 ** (6 - min(precision, 6))
+            self._ticks[table] = known
+        return known
 
     def close(self) -> None:
         with self._lock:

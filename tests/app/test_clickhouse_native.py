@@ -144,3 +144,16 @@ async def test_session_recordings_are_written_apart_from_events(native: NativeCl
     (stored,) = await store.read_recordings(2, "s-1")
     assert stored["uuid"] == row["uuid"] and stored["snapshot_data"] == {"type": 2}
     assert native.execute("SELECT count() FROM events") == [(0,)]
+
+
+def test_date_times_go_as_the_integers_of_their_column() -> None:
+    from app.clickhouse import _to_ticks
+
+    when = dt.datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC)
+    seconds = int(when.timestamp())
+    # DateTime: seconds; DateTime64(3): ms; DateTime64(6): µs; naive is UTC; None stays
+    assert _to_ticks([when, when.replace(tzinfo=None), None], 10**6) == [seconds, seconds, None]
+    assert _to_ticks([when], 1000) == [seconds * 1000 + 678]
+    assert _to_ticks([when], 1) == [seconds * 10**6 + 678901]
+    paris = when.astimezone(dt.timezone(dt.timedelta(hours=1)))
+    assert _to_ticks([paris], 1) == [seconds * 10**6 + 678901]
