@@ -143,29 +143,33 @@ class Receiver:
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._buffer = bytearray()
+        # where the next frame starts: frames are read in place, and the bytes before
+        # this are dropped once per read, not once per frame (a read can hold a thousand
+        # small writes, and moving the rest down after each was quadratic)
+        self._start = 0
         # one buffer for every read: `recv(n)` would allocate (and fault in) n bytes each time
         self._chunk = memoryview(bytearray(_RECV_BYTES))
 
     def pending(self) -> Any:
         """The next whole message already read, or `NOTHING`; raises ProtocolError for a
         frame outside the contract."""
-        buffer = self._buffer
-        if len(buffer) < _HEADER.size:
+        buffer, start = self._buffer, self._start
+        if len(buffer) - start < _HEADER.size:
             return NOTHING
-        (size,) = _HEADER.unpack_from(buffer)
+        (size,) = _HEADER.unpack_from(buffer, start)
         if size > MAX_FRAME_BYTES:
             raise ProtocolError(f"a message of {size:,} bytes is over {MAX_FRAME_BYTES:,}")
-        end = _HEADER.size + size
+        end = start + _HEADER.size + size
         if len(buffer) < end:
             return NOTHING
         try:
             # orjson builds only exact dict, list, str, int, float, bool and None, and
             # refuses nesting past its recursion limit: plain data by construction
             with memoryview(buffer) as view:
-                message = orjson.loads(view[_HEADER.size : end])
+                message = orjson.loads(view[start + _HEADER.size : end])
         except orjson.JSONDecodeError as exc:
             raise ProtocolError(f"a message that is not JSON: {exc}") from None
-        del buffer[:end]
+        self._start = end
         return message
 
     def fill(self) -> None:
@@ -173,6 +177,9 @@ class Receiver:
         count = self._sock.recv_into(self._chunk)
         if not count:
             raise EOFError("the other side of the sandbox channel closed")
+        if self._start:
+            del self._buffer[: self._start]
+            self._start = 0
         self._buffer += self._chunk[:count]
 
     def receive(self) -> Any:
