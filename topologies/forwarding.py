@@ -7,8 +7,8 @@ awaiting each delivery before the input is acknowledged keeps delivery at-least-
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import orjson
 
@@ -18,21 +18,26 @@ from schemas.records import DeadLetter
 from topologies.topics import app, dead_letter_topic, settings
 
 OVERSIZED_KEPT_CHARS = 10_000  # of an event too large to send on, kept in its dead letter
+T = TypeVar("T")
 
 
-def _chunks(events: list[dict[str, Any]], max_bytes: int) -> Iterator[tuple[bytes, int]]:
-    """The events as EventBatch bodies of at most `max_bytes`, each with its event count; a
-    lone event larger than that comes with a count of 0."""
-    body = orjson.dumps({"events": events})
-    if len(body) <= max_bytes:
-        yield body, len(events)
+def chunks(
+    items: list[T], encode: Callable[[list[T]], bytes], max_bytes: int
+) -> Iterator[tuple[bytes, list[T]]]:
+    """`items` as bodies of at most `max_bytes` as `encode` makes them, each with the items
+    it holds; a lone item whose body is larger comes alone, for the caller to refuse. The
+    size is the encoded one: a text inside JSON grows by its escapes."""
+    body = encode(items)
+    if len(body) <= max_bytes or len(items) == 1:
+        yield body, items
         return
-    if len(events) == 1:
-        yield body, 0
-        return
-    middle = len(events) // 2
-    yield from _chunks(events[:middle], max_bytes)
-    yield from _chunks(events[middle:], max_bytes)
+    middle = len(items) // 2
+    yield from chunks(items[:middle], encode, max_bytes)
+    yield from chunks(items[middle:], encode, max_bytes)
+
+
+def _event_batch(events: list[dict[str, Any]]) -> bytes:
+    return orjson.dumps({"events": events})
 
 
 async def send_events(topic: Any, events: list[dict[str, Any]], partition: int) -> list[DeadLetter]:
@@ -43,8 +48,8 @@ async def send_events(topic: Any, events: list[dict[str, Any]], partition: int) 
     )
     pending, too_large = [], []
     for start in range(0, len(events), max_events):
-        for body, count in _chunks(events[start : start + max_events], max_bytes):
-            if count == 0:
+        for body, _part in chunks(events[start : start + max_events], _event_batch, max_bytes):
+            if len(body) > max_bytes:
                 too_large.append(_oversized(body, max_bytes))
                 continue
             pending.append(

@@ -25,7 +25,7 @@ from app.faust_app import APP_ID
 from app.pipeline.dead_letters import dead_letter
 from app.pipeline.output import StageOutput
 from schemas.records import CaptureBatch, DeadLetter
-from topologies.forwarding import send_output
+from topologies.forwarding import chunks, send_output
 from topologies.topics import app, parse_topic, settings
 
 log = logging.getLogger(__name__)
@@ -36,19 +36,6 @@ INGRESS_GROUP = f"{APP_ID}-ingestion"
 
 
 Received = tuple[str, list[int]]  # a capture message and [partition, offset, timestamp]
-
-
-def _batches(messages: list[Received], max_events: int, max_bytes: int) -> list[list[Received]]:
-    batches: list[list[Received]] = [[]]
-    size = 0
-    for message in messages:
-        text = message[0]
-        if batches[-1] and (len(batches[-1]) >= max_events or size + len(text) > max_bytes):
-            batches.append([])
-            size = 0
-        batches[-1].append(message)
-        size += len(text) + 20
-    return batches
 
 
 def _size(text: str) -> int:
@@ -76,30 +63,36 @@ def oversized(text: str, limit: int) -> DeadLetter:
     return letter
 
 
+def _capture_batch(messages: list[Received]) -> bytes:
+    texts, positions = [m[0] for m in messages], [m[1] for m in messages]
+    return CaptureBatch(messages=texts, positions=positions).dumps()
+
+
 async def _forward(partition: int, messages: list[Received]) -> list[Awaitable[RecordMetadata]]:
     target = partition % settings.KAFKA_PARTITIONS
     limit = settings.KAFKA_MAX_MESSAGE_BATCH_SIZE
-    too_large = [text for text, _ in messages if _size(text) > limit]
-    if too_large:
-        # one message too large to forward costs only itself: the partition goes on
-        letters = [oversized(t, limit) for t in too_large]
-        await send_output(None, StageOutput(dead_letters=letters), target)
-        messages = [m for m in messages if _size(m[0]) <= limit]
+    # one message too large to forward costs only itself: the partition goes on
+    letters = [oversized(text, limit) for text, _ in messages if _size(text) > limit]
+    messages = [m for m in messages if _size(m[0]) <= limit]
     futures = []
-    for batch in _batches(
-        messages, settings.KAFKA_PRODUCER_MAX_QUEUE_SIZE, settings.KAFKA_MAX_MESSAGE_BATCH_SIZE
-    ):
-        value = CaptureBatch(messages=[m[0] for m in batch], positions=[m[1] for m in batch])
-        futures.append(
-            await app.producer.send(
-                topic=parse_topic.get_topic_name(),
-                key=None,
-                value=value.dumps(),
-                partition=target,
-                timestamp=None,
-                headers=None,
+    per_batch = settings.KAFKA_PRODUCER_MAX_QUEUE_SIZE
+    for start in range(0, len(messages), per_batch):
+        for body, part in chunks(messages[start : start + per_batch], _capture_batch, limit):
+            if len(body) > limit:  # under the limit as text, over it escaped inside JSON
+                letters.append(oversized(part[0][0], limit))
+                continue
+            futures.append(
+                await app.producer.send(
+                    topic=parse_topic.get_topic_name(),
+                    key=None,
+                    value=body,
+                    partition=target,
+                    timestamp=None,
+                    headers=None,
+                )
             )
-        )
+    if letters:
+        await send_output(None, StageOutput(dead_letters=letters), target)
     return futures
 
 

@@ -154,6 +154,34 @@ async def test_a_message_too_large_to_forward_costs_only_itself() -> None:
         await cluster.wait_for_events(25, timeout=60)
 
 
+def quoted(index: int, run: str, quotes: int) -> tuple[bytes, bytes]:
+    """A capture message whose text grows by half again or more each time it is put
+    inside JSON (a property of `quotes` double quotes)."""
+    key, value = capture_message(team_id=1, distinct_id=f"quoted-{run}", index=index)
+    message = orjson.loads(value)
+    properties = {"q": '"' * quotes, "sent": orjson.loads(message["data"])["properties"]["sent"]}
+    message["data"] = orjson.dumps({"event": "quoted", "properties": properties}).decode()
+    return key, orjson.dumps(message)
+
+
+async def test_messages_that_grow_past_the_limit_inside_a_batch_cost_only_themselves() -> None:
+    run = uuid.uuid4().hex[:8]
+    async with LocalCluster(
+        run_id=run, input_topic=f"escape_{run}_input", events_store="postgres"
+    ) as cluster:
+        # three that fit one by one but not together once escaped; one that fits as text
+        # (600 kB) but not escaped inside a batch (1.2 MB): the worker must not crash
+        medium = [quoted(i, run, 50_000) for i in range(3)]
+        key, alone = quoted(9, run, 150_000)
+        assert len(alone) < 900_000
+        normal = messages(10, run)
+        await cluster.produce([*normal[:5], *medium, (key, alone), *normal[5:]])
+        await cluster.wait_for_events(13, timeout=60)
+        (letter,) = await dead_letters_for({orjson.loads(alone)["uuid"]})
+        assert "over the 900,000-byte limit" in str(letter["error"])
+        assert await dead_letters_for(uuids_of([*normal, *medium])) == []
+
+
 async def test_a_stopped_redis_does_not_stop_the_worker() -> None:
     run = uuid.uuid4().hex[:8]
     async with LocalCluster(
