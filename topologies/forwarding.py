@@ -7,8 +7,8 @@ awaiting each delivery before the input is acknowledged keeps delivery at-least-
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import orjson
 
@@ -18,26 +18,32 @@ from schemas.records import DeadLetter
 from topologies.topics import app, dead_letter_topic, settings
 
 OVERSIZED_KEPT_CHARS = 10_000  # of an event too large to send on, kept in its dead letter
-T = TypeVar("T")
 
 
-def chunks(
-    items: list[T], encode: Callable[[list[T]], bytes], max_bytes: int
-) -> Iterator[tuple[bytes, list[T]]]:
-    """`items` as bodies of at most `max_bytes` as `encode` makes them, each with the items
-    it holds; a lone item whose body is larger comes alone, for the caller to refuse. The
-    size is the encoded one: a text inside JSON grows by its escapes."""
-    body = encode(items)
-    if len(body) <= max_bytes or len(items) == 1:
-        yield body, items
-        return
-    middle = len(items) // 2
-    yield from chunks(items[:middle], encode, max_bytes)
-    yield from chunks(items[middle:], encode, max_bytes)
+def pack(sizes: Sequence[int], max_items: int, max_bytes: int) -> Iterator[tuple[int, int]]:
+    """Ranges `[start, end)` of consecutive items whose encoded sizes (each with its
+    separator) add up to at most `max_bytes`, `max_items` at most: each message as full as
+    the limit allows. An item larger than the limit alone is a range of its own, for the
+    caller to refuse."""
+    start, used = 0, 0
+    for index, size in enumerate(sizes):
+        if index > start and (index - start >= max_items or used + size > max_bytes):
+            yield start, index
+            start, used = index, 0
+        used += size
+    if start < len(sizes):
+        yield start, len(sizes)
 
 
-def _event_batch(events: list[dict[str, Any]]) -> bytes:
-    return orjson.dumps({"events": events})
+def event_batches(
+    events: list[dict[str, Any]], max_events: int, max_bytes: int
+) -> Iterator[tuple[bytes, list[dict[str, Any]]]]:
+    """EventBatch bodies of the events, each encoded once; a body over `max_bytes` holds
+    one event too large to send."""
+    parts = [orjson.dumps(event) for event in events]
+    envelope = len(b'{"events":[]}')
+    for start, end in pack([len(p) + 1 for p in parts], max_events, max_bytes - envelope):
+        yield b'{"events":[' + b",".join(parts[start:end]) + b"]}", events[start:end]
 
 
 async def send_events(topic: Any, events: list[dict[str, Any]], partition: int) -> list[DeadLetter]:
@@ -47,21 +53,20 @@ async def send_events(topic: Any, events: list[dict[str, Any]], partition: int) 
         settings.KAFKA_MAX_MESSAGE_BATCH_SIZE,
     )
     pending, too_large = [], []
-    for start in range(0, len(events), max_events):
-        for body, _part in chunks(events[start : start + max_events], _event_batch, max_bytes):
-            if len(body) > max_bytes:
-                too_large.append(_oversized(body, max_bytes))
-                continue
-            pending.append(
-                await app.producer.send(
-                    topic=topic.get_topic_name(),
-                    key=None,
-                    value=body,
-                    partition=partition,
-                    timestamp=None,
-                    headers=None,
-                )
+    for body, _part in event_batches(events, max_events, max_bytes):
+        if len(body) > max_bytes:
+            too_large.append(_oversized(body, max_bytes))
+            continue
+        pending.append(
+            await app.producer.send(
+                topic=topic.get_topic_name(),
+                key=None,
+                value=body,
+                partition=partition,
+                timestamp=None,
+                headers=None,
             )
+        )
     if pending:
         await asyncio.gather(*pending)
     return too_large

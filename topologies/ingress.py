@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 import orjson
@@ -24,8 +24,8 @@ from app.connections import aiokafka_consumer
 from app.faust_app import APP_ID
 from app.pipeline.dead_letters import dead_letter
 from app.pipeline.output import StageOutput
-from schemas.records import CaptureBatch, DeadLetter
-from topologies.forwarding import chunks, send_output
+from schemas.records import DeadLetter
+from topologies.forwarding import pack, send_output
 from topologies.topics import app, parse_topic, settings
 
 log = logging.getLogger(__name__)
@@ -63,9 +63,22 @@ def oversized(text: str, limit: int) -> DeadLetter:
     return letter
 
 
-def _capture_batch(messages: list[Received]) -> bytes:
-    texts, positions = [m[0] for m in messages], [m[1] for m in messages]
-    return CaptureBatch(messages=texts, positions=positions).dumps()
+def capture_batches(
+    messages: list[Received], max_messages: int, max_bytes: int
+) -> Iterator[tuple[bytes, list[Received]]]:
+    """CaptureBatch bodies of the messages, as full as `max_bytes` allows, each text
+    encoded once and sized as encoded (a text inside JSON grows by its escapes); a body
+    over `max_bytes` holds one message too large to forward."""
+    texts = [orjson.dumps(text) for text, _ in messages]
+    positions = [orjson.dumps(position) for _, position in messages]
+    sizes = [len(t) + len(p) + 2 for t, p in zip(texts, positions, strict=True)]
+    envelope = len(b'{"messages":[],"positions":[]}')
+    for start, end in pack(sizes, max_messages, max_bytes - envelope):
+        body = (
+            b'{"messages":[' + b",".join(texts[start:end])
+            + b'],"positions":[' + b",".join(positions[start:end]) + b"]}"
+        )  # fmt: skip
+        yield body, messages[start:end]
 
 
 async def _forward(partition: int, messages: list[Received]) -> list[Awaitable[RecordMetadata]]:
@@ -75,22 +88,20 @@ async def _forward(partition: int, messages: list[Received]) -> list[Awaitable[R
     letters = [oversized(text, limit) for text, _ in messages if _size(text) > limit]
     messages = [m for m in messages if _size(m[0]) <= limit]
     futures = []
-    per_batch = settings.KAFKA_PRODUCER_MAX_QUEUE_SIZE
-    for start in range(0, len(messages), per_batch):
-        for body, part in chunks(messages[start : start + per_batch], _capture_batch, limit):
-            if len(body) > limit:  # under the limit as text, over it escaped inside JSON
-                letters.append(oversized(part[0][0], limit))
-                continue
-            futures.append(
-                await app.producer.send(
-                    topic=parse_topic.get_topic_name(),
-                    key=None,
-                    value=body,
-                    partition=target,
-                    timestamp=None,
-                    headers=None,
-                )
+    for body, part in capture_batches(messages, settings.KAFKA_PRODUCER_MAX_QUEUE_SIZE, limit):
+        if len(body) > limit:  # under the limit as text, over it escaped inside JSON
+            letters.append(oversized(part[0][0], limit))
+            continue
+        futures.append(
+            await app.producer.send(
+                topic=parse_topic.get_topic_name(),
+                key=None,
+                value=body,
+                partition=target,
+                timestamp=None,
+                headers=None,
             )
+        )
     if letters:
         await send_output(None, StageOutput(dead_letters=letters), target)
     return futures
