@@ -70,10 +70,13 @@ class LocalCluster:
         owns_input_topic: bool = True,
         env: dict[str, str] | None = None,
         plugin_config: dict[str, Any] | None = None,
+        prefill: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         """`owns_input_topic`: delete the input topic at the end too (the caller's otherwise);
-        `plugin_config`: the plugin's config over its defaults."""
+        `plugin_config`: the plugin's config over its defaults; `prefill`: messages put on
+        the input topic before the worker starts (it is ready once it stored them too)."""
         self.plugin_config = dict(plugin_config or {})
+        self.prefill = list(prefill or [])
         self.run_id = run_id
         self.input_topic = input_topic
         self.partitions = partitions
@@ -121,6 +124,8 @@ class LocalCluster:
             team_id=self.team_id,
             config={**default_config(source.plugin_json), **self.plugin_config},
         )
+        if self.prefill:
+            await self.produce(self.prefill)
         await self.start_worker()
         return self
 

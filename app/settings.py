@@ -85,7 +85,10 @@ class Settings(BaseSettings):
         "between them (empty: the whole chain in one agent)",
     )
     KAFKA_PRODUCER_MAX_QUEUE_SIZE: int = Field(
-        1000, ge=1, description="events in one batch message between stages before it is sent"
+        5000,
+        ge=1,
+        description="events in one batch message between stages at most (a message is also "
+        "at most KAFKA_MAX_MESSAGE_BATCH_SIZE bytes, which is usually reached first)",
     )
     KAFKA_FLUSH_FREQUENCY_MS: int = Field(
         500,

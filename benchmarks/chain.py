@@ -6,15 +6,18 @@ passthrough in the same run.
     .venv/bin/python benchmarks/chain.py --new-persons          # a new person per event
     .venv/bin/python benchmarks/chain.py --rate 5000 --duration 30   # steady load
     .venv/bin/python benchmarks/chain.py --workers 2            # two worker processes
+    .venv/bin/python benchmarks/chain.py --live                 # produce while it runs
     .venv/bin/python benchmarks/chain.py --profile /tmp/worker.txt   # py-spy, per stage
 
-Each cluster run starts `faust -A app worker` process(es) (cluster mode, the example
-plugin installed for the team, events to ClickHouse), pushes capture messages into a
-fresh input topic and waits until every event is stored; then a bare aiokafka+orjson
-consume -> produce passthrough moves the same messages on the same broker. It prints
-events/s, p50/p99/max produce-to-stored latency and the chain's rate as a ratio of the
-passthrough's. `--rate` paces the producer instead (events/s for `--duration` seconds)
-and reports the latency under that steady load.
+Each cluster run puts the capture messages on a fresh input topic, starts `faust -A app
+worker` (cluster mode, the example plugin installed for the team, events to ClickHouse)
+and waits until every event is stored; then a bare aiokafka+orjson consume -> produce
+passthrough moves the same messages on the same broker. Both are timed from their first
+output to their last (the chain's first stored batch is not counted), so neither shares
+the machine with the producer. `--live` (implied by `--profile` and `--workers`) produces
+while the worker runs instead, and adds the CPU-seconds each process used. `--rate`
+paces the producer (events/s for `--duration` seconds) and reports p50/p99/max
+produce-to-stored latency under that steady load.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ class RunResult:
 
     def line(self, name: str) -> str:
         lat = self.latencies_ms
+        if not lat:
+            return f"{name:<46}{self.rate:>10,.0f}{'-':>9}{'-':>9}{'-':>9}"
         p50, p99, top = statistics.median(lat), percentile(lat, 0.99), max(lat)
         return f"{name:<46}{self.rate:>10,.0f}{p50:>9,.0f}{p99:>9,.0f}{top:>9,.0f}"
 
@@ -227,8 +232,26 @@ async def cluster_run(args: argparse.Namespace, distinct_ids: int) -> RunResult:
     run_id = uuid.uuid4().hex[:8]
     input_topic = f"bench_{run_id}_input"
     await create_topic(bootstrap, input_topic)
+    # a burst waits on the input topic before the worker starts, as the passthrough's input
+    # does: neither shares the machine with the producer, and both are timed from their
+    # first output (the chain's first stored batch, whose events are then not counted)
+    burst = (
+        []
+        if args.rate
+        else [
+            capture_message(team_id=1, distinct_id=f"user-{i % distinct_ids}", index=i)
+            for i in range(args.events)
+        ]
+    )
+    # a second worker would find the queue already drained by the first
+    live = args.live or args.profile is not None or args.workers > 1
+    prefill, burst = ([], burst) if live else (burst, [])
     async with LocalCluster(
-        run_id=run_id, input_topic=input_topic, partitions=PARTITIONS, owns_input_topic=False
+        run_id=run_id,
+        input_topic=input_topic,
+        partitions=PARTITIONS,
+        owns_input_topic=False,
+        prefill=prefill,
     ) as run:
         for _ in range(args.workers - 1):
             await run.start_worker()
@@ -242,27 +265,26 @@ async def cluster_run(args: argparse.Namespace, distinct_ids: int) -> RunResult:
             count = await produce_paced(
                 bootstrap, input_topic, run.team_id, args.rate, args.duration, distinct_ids
             )
-            first_sent = None
+        elif live:
+            count = len(burst)
+            await produce(bootstrap, input_topic, burst)
         else:
-            count = args.events
-            messages = [
-                capture_message(
-                    team_id=run.team_id, distinct_id=f"user-{i % distinct_ids}", index=i
-                )
-                for i in range(count)
-            ]
-            first_sent = await produce(bootstrap, input_topic, messages)
+            count = len(prefill)
         stored = await run.wait_for_events(count, timeout=900)
-        cpu = cpu_used(cpu_before, cpu_seconds(pids))
+        # prefilled, the work was done while the worker came up: no CPU figures
+        cpu = cpu_used(cpu_before, cpu_seconds(pids)) if live or args.rate else None
         if profiler is not None:
             stop_profiler(profiler)
         last_stored = max(created for created, _ in stored)
-        first = first_sent if first_sent is not None else min(sent for _, sent in stored)
-        result = RunResult(
-            rate=count / (last_stored - first),
-            latencies_ms=[(created - sent) * 1000 for created, sent in stored],
-            cpu=cpu,
-        )
+        if args.rate:
+            rate = count / (last_stored - min(sent for _, sent in stored))
+            latencies = [(created - sent) * 1000 for created, sent in stored]
+        else:
+            first_stored = min(created for created, _ in stored)
+            in_first = sum(1 for created, _ in stored if created == first_stored)
+            rate = (count - in_first) / (last_stored - first_stored)
+            latencies = []  # a burst's latencies are its queue: see --rate
+        result = RunResult(rate=rate, latencies_ms=latencies, cpu=cpu)
     try:
         if not args.rate:
             result.baseline = await passthrough(bootstrap, input_topic, count)
@@ -290,7 +312,15 @@ async def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="worker processes")
     parser.add_argument("--rate", type=int, help="steady load: events/s for --duration seconds")
     parser.add_argument("--duration", type=float, default=30.0)
-    parser.add_argument("--profile", help="py-spy the worker into this file, print per stage")
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="produce the burst while the worker runs (and measure its CPU) instead of "
+        "before it starts",
+    )
+    parser.add_argument(
+        "--profile", help="py-spy the worker into this file, print per stage (implies --live)"
+    )
     args = parser.parse_args()
     distinct_ids = args.events if args.new_persons else args.distinct_ids
     if args.rate:
@@ -314,7 +344,11 @@ async def main() -> None:
     print()
     print(f"{'pipeline':<46}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
     workers = f"{args.workers} worker{'s' if args.workers > 1 else ''}"
-    load = f"paced {args.rate:,}/s" if args.rate else f"{args.events:,} burst"
+    load = (
+        f"paced {args.rate:,}/s"
+        if args.rate
+        else f"{args.events:,} {'live' if args.live or args.profile else 'queued'}"
+    )
     for number, result in enumerate(results, 1):
         print(result.line(f"chain #{number} ({workers}, {load}, {persons})"))
         if result.baseline is not None:
