@@ -169,8 +169,12 @@ class TeamSandbox:
         return run_chain_batch(instances, message["events"], self.recorder)
 
     def deliver(self, message: dict[str, Any]) -> None:
-        for handle in message["ids"]:
-            deliver(self._instance(handle), copy_events(message["events"]))
+        handles, events = message["ids"], message["events"]
+        for position, handle in enumerate(handles):
+            # each plugin its own events: copies for all but the last, which takes the
+            # request's own (decoded for this request, held by nothing else)
+            own = events if position == len(handles) - 1 else copy_events(events)
+            deliver(self._instance(handle), own)
 
     def global_(self, message: dict[str, Any]) -> Any:
         return self._instance(message["id"]).meta.global_

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.plugin_runtime.runtime_fixtures import TEAM, event, make_runtime, record
 
 APPEND_ID = """
@@ -128,3 +130,24 @@ def process_event_batch(events, meta):
     await h.runtime.load([record(code)])
     (out,) = await h.runtime.process_events(TEAM, [event()])
     assert out["event"] == "changed event"
+
+
+async def test_each_on_event_plugin_gets_events_no_other_plugin_changed():
+    h = make_runtime()
+    changes = """
+def on_event(event, meta):
+    meta.storage.set("saw", sorted(event["properties"]))
+    event["properties"]["changed_by_" + meta.config["id"]] = True
+"""
+    configs = [
+        record(changes, id=39, plugin_id=60, order=1, config={"id": "a"}, plugin_json=ID_FIELD),
+        record(changes, id=40, plugin_id=61, order=2, config={"id": "b"}, plugin_json=ID_FIELD),
+        record(changes, id=41, plugin_id=62, order=3, config={"id": "c"}, plugin_json=ID_FIELD),
+    ]
+    await h.runtime.load(configs)
+    stored = event()
+    stored["properties"] = {"given": 1}
+    await h.runtime.on_events(TEAM, [stored])
+    seen = [json.loads(h.storage.rows(config_id)["saw"]) for config_id in (39, 40, 41)]
+    assert seen == [["given"], ["given"], ["given"]]
+    assert stored["properties"] == {"given": 1}  # nor the worker's
