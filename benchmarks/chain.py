@@ -227,6 +227,11 @@ def stop_profiler(profiler: subprocess.Popen[bytes]) -> None:
     profiler.wait(timeout=60)
 
 
+def is_live(args: argparse.Namespace) -> bool:
+    # a second worker would find the queue already drained by the first
+    return bool(args.live or args.profile is not None or args.workers > 1)
+
+
 async def cluster_run(args: argparse.Namespace, distinct_ids: int) -> RunResult:
     bootstrap = os.environ.get("KAFKA_HOSTS", "127.0.0.1:19092")
     run_id = uuid.uuid4().hex[:8]
@@ -243,8 +248,7 @@ async def cluster_run(args: argparse.Namespace, distinct_ids: int) -> RunResult:
             for i in range(args.events)
         ]
     )
-    # a second worker would find the queue already drained by the first
-    live = args.live or args.profile is not None or args.workers > 1
+    live = is_live(args)
     prefill, burst = ([], burst) if live else (burst, [])
     async with LocalCluster(
         run_id=run_id,
@@ -347,7 +351,7 @@ async def main() -> None:
     load = (
         f"paced {args.rate:,}/s"
         if args.rate
-        else f"{args.events:,} {'live' if args.live or args.profile else 'queued'}"
+        else f"{args.events:,} {'live' if is_live(args) else 'queued'}"
     )
     for number, result in enumerate(results, 1):
         print(result.line(f"chain #{number} ({workers}, {load}, {persons})"))
