@@ -17,6 +17,7 @@ from typing import TextIO
 
 import orjson
 
+from app import telemetry
 from app.connections import async_engine
 from app.embedded import ChainResult, run_chain
 from app.migrate import migrate_sql
@@ -156,12 +157,14 @@ async def run_ingest(settings: Settings, args: argparse.Namespace) -> int:
     messages = read_messages(args.file)
     settings, resources, data_dir = await open_local(settings, args.plugin, _team_ids(messages))
     try:
+        before = telemetry.snapshot()
         result = await ingest_all(resources, messages)
         keep_dead_letters(result.dead_letters, data_dir)
         if args.show:
             show(result, data_dir)
         else:
             print(summary(result))
+        print(f"\n{telemetry.summary(before, telemetry.snapshot())}")
     finally:
         await resources.close()
     return 0
@@ -175,9 +178,11 @@ async def run_dev(settings: Settings, args: argparse.Namespace) -> int:
         print(f"embedded mode: plugins {', '.join(plugins)}; store {data_dir}\n")
         for record, reason in resources.host.runtime.not_loaded():
             print(f"plugin {record.plugin.name!r} (team {record.team_id}) did not load: {reason}\n")
+        before = telemetry.snapshot()
         result = await ingest_all(resources, messages)
         keep_dead_letters(result.dead_letters, data_dir)
         show(result, data_dir)
+        print(f"\n{telemetry.summary(before, telemetry.snapshot())}")
         if not args.once:
             from app.capture_server import serve
 

@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.pipeline.context import PipelineContext
-from app.pipeline.parse import parse_messages
-from app.pipeline.stages import STAGE_NAMES, run_stages
+from app.pipeline.stages import STAGE_NAMES, run_parse, run_stages
 from schemas.records import DeadLetter
 
 
@@ -32,7 +31,7 @@ class ChainResult:
 async def run_chain(ctx: PipelineContext, raw_messages: Sequence[bytes | str]) -> ChainResult:
     """Run capture messages through parse -> plugins -> persons -> write -> exports."""
     result = ChainResult(received=len(raw_messages))
-    parsed = parse_messages(raw_messages)
+    parsed = run_parse(raw_messages)
     out = await run_stages(ctx, list(STAGE_NAMES), parsed.events)
     result.dead_letters.extend([*parsed.dead_letters, *out.dead_letters])
     result.stored = out.events

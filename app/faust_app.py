@@ -12,6 +12,7 @@ from typing import Any
 import faust
 
 from app.connections import faust_broker_credentials
+from app.log_format import use_format
 from app.settings import Settings, get_settings
 
 APP_ID = "plugin-server"
@@ -38,10 +39,14 @@ def quiet_logging(settings: Settings) -> None:
         handler.setLevel(level)
     for name in ("aiokafka", "kafka", "faust", "mode"):
         logging.getLogger(name).setLevel(max(level, logging.INFO))
+    use_format(settings.LOG_FORMAT)
 
 
 def tune_worker(settings: Settings) -> None:
     quiet_logging(settings)
+    from app import telemetry
+
+    telemetry.install()  # the instruments record from here on; /metrics serves them
     # modules and plugin code loaded so far live as long as the worker: keep them out of
     # every collection, and collect the young generation less often
     gc.freeze()

@@ -200,6 +200,11 @@ class Settings(BaseSettings):
         description="GeoLite2/GeoIP2 City .mmdb file; unset = the bundled GeoLite2 test database",
     )
     LOG_LEVEL: LogLevel = Field("info", description="minimum log level")
+    LOG_FORMAT: Literal["text", "json"] = Field(
+        "text",
+        description="log lines as text, or as JSON objects with the team, plugin config and "
+        "event uuid where they apply",
+    )
     PLUGIN_SERVER_IDLE: bool = Field(
         False, description="whether to disengage the plugin server, e.g. for development"
     )

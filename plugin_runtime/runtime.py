@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from plugin_runtime import telemetry
 from plugin_runtime.backends import RuntimeBackends
 from plugin_runtime.budgets import DISABLED, HEALTHY, BudgetChange, BudgetPolicy, Budgets
 from plugin_runtime.capabilities import EXPORT_RETRY_JOB, METHODS, SCHEDULED, python_name
@@ -45,7 +46,7 @@ from plugin_runtime.sandboxed import (
     SandboxTeam,
 )
 from plugin_runtime.setup_retry import SetupRetryPolicy
-from plugin_runtime.types import JobOutcome, PluginConfigRecord
+from plugin_runtime.types import JobOutcome, PluginConfigRecord, PluginConfigRef
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -95,6 +96,7 @@ class PluginRuntime:
         self.budgets = Budgets(budget, on_change=self._budget_changed)
         self._writes: set[asyncio.Future[None]] = set()
         self._turns: dict[int, asyncio.Lock] = {}
+        telemetry.watch(self)
 
     # -- loading -------------------------------------------------------------------
 
@@ -271,6 +273,7 @@ class PluginRuntime:
                 len(failure.events),
                 failure.plugin_config_id,
                 failure.error,
+                extra={"plugin_config_id": failure.plugin_config_id},
             )
             return
         try:
@@ -419,9 +422,27 @@ class PluginRuntime:
                 self.budgets.passed(instance.ref.plugin_config_id, events)
         return allowed
 
-    def _spent(self, spent: dict[int, tuple[float, int]]) -> None:
-        for plugin_config_id, (seconds, failures) in spent.items():
+    def _spent(self, spent: dict[int, tuple[float, int, int]]) -> None:
+        for plugin_config_id, (seconds, failures, calls) in spent.items():
             self.budgets.charge(plugin_config_id, seconds, failures)
+            slot = self._slots.get(plugin_config_id)
+            if slot is not None:
+                labels = telemetry.attributes(slot.ref)
+                telemetry.DURATION.record(seconds, labels)
+                telemetry.CALLS.add(calls, labels)
+                if failures:
+                    telemetry.FAILED_CALLS.add(failures, labels)
+
+    def observed_configs(self) -> list[tuple[PluginConfigRef, str, dict[str, float]]]:
+        """Each loaded config, its budget state and its `meta.metrics` values."""
+        return [
+            (
+                slot.ref,
+                self.budgets.state(cid),
+                slot.instance.metrics.snapshot() if slot.instance is not None else {},
+            )
+            for cid, slot in list(self._slots.items())
+        ]
 
     def _budget_changed(self, change: BudgetChange) -> None:
         slot = self._slots.get(change.plugin_config_id)

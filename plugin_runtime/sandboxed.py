@@ -94,8 +94,9 @@ class SandboxTeam:
         self.process = SandboxProcess(team_id, limits=limits, geoip=backends.geoip is not None)
         self.members: dict[int, Member] = {}
         self._configs: dict[int, int] = {}  # load handle -> plugin config id
-        # the budgets' meter: {config id: (seconds, failed calls)} after each request
-        self.on_spent: Callable[[dict[int, tuple[float, int]]], None] | None = None
+        # the budgets' and metrics' meter, after each request:
+        # {config id: (seconds, failed calls, calls)}
+        self.on_spent: Callable[[dict[int, tuple[float, int, int]]], None] | None = None
         self._server = BackendServer(
             backends, team_id, lambda: self.members, self.process.remaining_seconds, limits
         )
@@ -126,6 +127,7 @@ class SandboxTeam:
                     "sandbox of team %s holds %d MiB; starting a fresh one",
                     self.team_id,
                     self.process.rss() // MIB,
+                    extra={"team_id": self.team_id},
                 )
                 self.process.close()
 
@@ -140,15 +142,17 @@ class SandboxTeam:
         configs = {self._configs[h] for h in handles if h in self._configs}
         if not configs:
             return
+        events = message.get("events")
+        calls = len(events) if isinstance(events, list) else 1  # per config
         if culprit in configs:
-            self.on_spent({culprit: (took, 1)})  # it killed the request: all of it
+            self.on_spent({culprit: (took, 1, calls)})  # it killed the request: all of it
             return
         claimed = {c: v for c, v in self.process.spent.items() if c in configs}
         total = sum(seconds for seconds, _ in claimed.values())
         if total > 0:
-            self.on_spent({c: (took * s / total, f) for c, (s, f) in claimed.items()})
+            self.on_spent({c: (took * s / total, f, calls) for c, (s, f) in claimed.items()})
         else:
-            self.on_spent({c: (took / len(configs), 0) for c in configs})
+            self.on_spent({c: (took / len(configs), 0, calls) for c in configs})
 
     def load(self, record: PluginConfigRecord) -> SandboxedInstance:
         """Compile the config in the sandbox and run its module body (not setup_plugin)."""

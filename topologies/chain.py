@@ -12,15 +12,16 @@ stage's agent would.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from faust.types import AgentT, TopicT
 
 from app.pipeline.output import StageOutput
-from app.pipeline.parse import parse_messages
 from app.pipeline.plugins import run_overflow_plugins
 from app.pipeline.retries import run_with_retries
-from app.pipeline.stages import run_after, run_between, run_stages
+from app.pipeline.stages import run_after, run_between, run_parse, run_stages
+from app.pipeline.telemetry import record_stage
 from topologies.forwarding import send_output
 from topologies.resources import context
 from topologies.topics import (
@@ -56,7 +57,7 @@ async def parse(stream: Any) -> None:
     ctx = await context()
     names, target = run_between(None, BREAKS)
     async for message in stream.events():
-        parsed = parse_messages(message.value.messages, message.value.positions)
+        parsed = run_parse(message.value.messages, message.value.positions)
         out = _merge(parsed, await run_stages(ctx, names, parsed.events))
         await send_output(_topic(target), out, message.message.partition, plugins_overflow_topic)
 
@@ -88,11 +89,11 @@ async def plugins_overflow(stream: Any) -> None:
     ctx = await context()
     names, target = run_after("plugins", BREAKS)
     async for message in stream.events():
+        started, events = time.perf_counter(), message.value.events
         ran = await run_with_retries(
-            "plugins_overflow",
-            lambda events: run_overflow_plugins(ctx, events),
-            message.value.events,
+            "plugins_overflow", lambda batch: run_overflow_plugins(ctx, batch), events
         )
+        record_stage("plugins_overflow", len(events), ran, time.perf_counter() - started)
         out = _merge(ran, await run_stages(ctx, names, ran.events))
         await send_output(_topic(target), out, message.message.partition)
 

@@ -1,20 +1,32 @@
-"""Health: the worker writes a ping to Redis that `plugin-server --healthcheck` reads, and
-answers GET /_health itself: 200 when it can do its work, 503 with the reasons when a
-store it writes to cannot be used (for a per-process readiness probe)."""
+"""Health and metrics. The worker writes a ping to Redis that `plugin-server --healthcheck`
+reads, and answers GET /_health itself: 200 when it can do its work, 503 with the
+reasons when a store it writes to cannot be used (for a per-process readiness probe).
+GET /metrics is its OpenTelemetry metrics in Prometheus' text format."""
 
 from __future__ import annotations
 
 from faust.web import Request, Response, View
 
+from app import telemetry
 from app.health import PING_INTERVAL_SECONDS, write_ping
 from app.pipeline import stalls
 from topologies.resources import context_resources
 from topologies.topics import app, settings
 
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4"  # the exposition format's
+
 
 @app.timer(PING_INTERVAL_SECONDS)
 async def ping() -> None:
     await write_ping(settings)
+
+
+@app.page("/metrics")
+class Metrics(View):
+    """The worker's OpenTelemetry metrics in Prometheus' text format."""
+
+    async def get(self, request: Request) -> Response:
+        return self.bytes(telemetry.prometheus_text(), content_type=PROMETHEUS_CONTENT_TYPE)
 
 
 @app.page("/_health")

@@ -65,7 +65,7 @@ async def _team(
     try:
         kept, rest = await _process(ctx, team_id, events, slow)
     except Exception as exc:
-        log.exception("plugin chain of team %s failed", team_id)
+        log.exception("plugin chain of team %s failed", team_id, extra={"team_id": team_id})
         reason = f"plugin chain failed: {type(exc).__name__}: {exc}"
         reattach(events, positions)
         return StageOutput(dead_letters=[dead_letter(STAGE, reason, event=e) for e in events])

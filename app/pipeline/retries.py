@@ -66,7 +66,10 @@ async def _run(
             reason = f"{type(exc).__name__}: {exc}"
             if is_infrastructure(exc):
                 stalls.stalled(name, reason)
-                log.warning("%s waits for a server (retry in %g s): %s", name, backoff, reason)
+                log.warning(
+                    "%s waits for a server (retry in %g s): %s",
+                    name, backoff, reason, extra={"stage": name},
+                )  # fmt: skip
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, max_backoff)
                 continue
@@ -83,7 +86,10 @@ async def _run(
             if alone_failures < SINGLE_EVENT_ATTEMPTS:
                 await asyncio.sleep(SINGLE_EVENT_BACKOFF)
                 continue
-            log.error("%s failed on one event; it goes to the dead-letter topic: %s", name, reason)
+            log.error(
+                "%s failed on one event; it goes to the dead-letter topic: %s",
+                name, reason, extra=_context(name, events[0]),
+            )  # fmt: skip
             out.dead_letters.extend(
                 dead_letter(name, f"{name} failed: {reason}", event=e) for e in events
             )
@@ -93,3 +99,8 @@ async def _run(
         out.dead_letters.extend(result.dead_letters)
         out.overflow.extend(result.overflow)
         return
+
+
+def _context(stage: str, event: dict[str, Any]) -> dict[str, Any]:
+    """What a log line about one event says of it (`LOG_FORMAT=json` shows the fields)."""
+    return {"stage": stage, "team_id": event.get("team_id"), "event_uuid": event.get("uuid")}

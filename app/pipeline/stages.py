@@ -10,15 +10,18 @@ down stalls the stage that needs it, and the stages before it are not run again.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection
+import time
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any
 
 from app.pipeline.context import PipelineContext
 from app.pipeline.exports import export_events
 from app.pipeline.output import StageOutput
+from app.pipeline.parse import parse_messages
 from app.pipeline.persons import resolve_persons
 from app.pipeline.plugins import run_plugins
 from app.pipeline.retries import run_with_retries
+from app.pipeline.telemetry import record_stage
 from app.pipeline.write import write_events
 
 Stage = Callable[[PipelineContext, list[dict[str, Any]]], Awaitable[StageOutput]]
@@ -56,6 +59,16 @@ def run_after(stage: str, breaks: Collection[str]) -> tuple[list[str], str | Non
     return run_between(STAGE_NAMES[following], breaks)
 
 
+def run_parse(
+    raw_messages: Sequence[bytes | str], positions: Sequence[list[int]] | None = None
+) -> StageOutput:
+    """The parse stage over capture messages, recorded as the other stages are."""
+    started = time.perf_counter()
+    out = parse_messages(raw_messages, positions)
+    record_stage("parse", len(raw_messages), out, time.perf_counter() - started)
+    return out
+
+
 async def run_stages(
     ctx: PipelineContext, names: list[str], events: list[dict[str, Any]]
 ) -> StageOutput:
@@ -66,7 +79,9 @@ async def run_stages(
         if not total.events:
             break
         stage = _BY_NAME[name]
+        started, received = time.perf_counter(), len(total.events)
         out = await run_with_retries(name, lambda evs, s=stage: s(ctx, evs), total.events)  # type: ignore[misc]
+        record_stage(name, received, out, time.perf_counter() - started)
         total.events = out.events
         total.dead_letters.extend(out.dead_letters)
         total.overflow.extend(out.overflow)

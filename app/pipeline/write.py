@@ -16,6 +16,7 @@ from app.pipeline.known_teams import split_by_team
 from app.pipeline.output import StageOutput
 from app.pipeline.persons import attach_persons
 from app.pipeline.positions import carried
+from app.pipeline.telemetry import record_stored, store_write
 from app.pipeline.timestamps import parse_iso
 from plugin_runtime.delivery import SNAPSHOT_EVENT  # a session recording, stored apart
 
@@ -137,11 +138,15 @@ async def write_events(ctx: PipelineContext, events: list[dict[str, Any]]) -> St
         row = stored_row(event, properties, person_json(event["person"]), created_at, elements)
         rows.append(row)
         out.events.append(stored_event(event, row, elements))
-    await ctx.events.write(rows)
-    await ctx.events.write_recordings(recordings)
+    with store_write("events"):
+        await ctx.events.write(rows)
+    if recordings:
+        with store_write("session_recordings"):
+            await ctx.events.write_recordings(recordings)
     await ctx.definitions.record(rows)
     # the team's first stored event (the original's `ingested_event`, which the app reads)
     await ctx.teams.mark_ingested(
         {tid for tid in {r["team_id"] for r in rows} if not teams[tid].ingested_event}
     )
+    record_stored(known)
     return out

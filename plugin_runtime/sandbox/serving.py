@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from plugin_runtime import telemetry
 from plugin_runtime.backends import LogEntry, RuntimeBackends
 from plugin_runtime.capabilities import EXPORT_RETRY_JOB
 from plugin_runtime.error_recording import ErrorRecorder
@@ -31,6 +32,7 @@ from plugin_runtime.types import PluginConfigRef
 _CONFIG_KEY = re.compile(r"@plugin-config/(\d+)/")
 _LEVELS = frozenset({"debug", "info", "warning", "error"})
 _SOURCES = frozenset({"CONSOLE", "PLUGIN", "SYSTEM"})
+MAX_ERROR_TYPE_CHARS = 100  # an error class name longer than this is counted as "other"
 
 
 class ScopeError(PermissionError):
@@ -275,7 +277,11 @@ class BackendServer:
     def _error(self, cid: Any, error: Any) -> None:
         if type(error) is not dict:
             raise ScopeError("an error record that is not an object")
-        self._b.errors.record(self._member(cid).ref.plugin_config_id, error)
+        ref = self._member(cid).ref
+        self._b.errors.record(ref.plugin_config_id, error)
+        name = error.get("name")
+        kind = name if type(name) is str and len(name) <= MAX_ERROR_TYPE_CHARS else "other"
+        telemetry.ERRORS.add(1, {**telemetry.attributes(ref), "error.type": kind})
 
     def _metric(self, cid: Any, name: Any, value: Any) -> None:
         metrics = self._member(cid).metrics

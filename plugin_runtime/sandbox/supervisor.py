@@ -276,7 +276,9 @@ class SandboxProcess:
             reason = f"the sandbox process {cause}; it was killed"
         else:
             reason = f"the sandbox process {_ending(code, stderr)}"
-        log.warning("sandbox for team %s: %s", self.team_id, reason)
+        log.warning(
+            "sandbox for team %s: %s", self.team_id, reason, extra={"team_id": self.team_id}
+        )
         return SandboxCrashed(reason, config_id or None)
 
     def _discard(self) -> None:
