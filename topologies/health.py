@@ -1,7 +1,8 @@
 """Health and metrics. The worker writes a ping to Redis that `plugin-server --healthcheck`
 reads, and answers GET /_health itself: 200 when it can do its work, 503 with the
 reasons when a store it writes to cannot be used (for a per-process readiness probe).
-GET /metrics is its OpenTelemetry metrics in Prometheus' text format."""
+GET /_alive answers while the event loop runs (a liveness probe); GET /metrics is its
+OpenTelemetry metrics in Prometheus' text format."""
 
 from __future__ import annotations
 
@@ -27,6 +28,15 @@ class Metrics(View):
 
     async def get(self, request: Request) -> Response:
         return self.bytes(telemetry.prometheus_text(), content_type=PROMETHEUS_CONTENT_TYPE)
+
+
+@app.page("/_alive")
+class Alive(View):
+    """200 while the worker's event loop answers: a liveness probe that, unlike /_health,
+    stays up while a store is down (restarting the worker would not bring it back)."""
+
+    async def get(self, request: Request) -> Response:
+        return self.json({"status": "alive"})
 
 
 @app.page("/_health")

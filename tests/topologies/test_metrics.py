@@ -1,4 +1,4 @@
-"""A worker's OpenTelemetry metrics on GET /metrics, in Prometheus' text format."""
+"""A worker's OpenTelemetry metrics on GET /metrics (Prometheus' text format), and /_alive."""
 
 from __future__ import annotations
 
@@ -45,13 +45,13 @@ async def test_the_worker_serves_stage_plugin_and_store_metrics() -> None:
             [capture_message(team_id=1, distinct_id=f"m-{i}", index=i) for i in range(EVENTS)]
         )
         await cluster.wait_for_events(EVENTS, timeout=60)
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(f"http://127.0.0.1:{port}/metrics") as response,
-        ):
-            assert response.status == 200
-            assert response.headers["Content-Type"].startswith("text/plain")
-            text = await response.text()
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                assert response.status == 200
+                assert response.headers["Content-Type"].startswith("text/plain")
+                text = await response.text()
+            async with session.get(f"http://127.0.0.1:{port}/_alive") as response:
+                assert response.status == 200  # the chart's liveness probe
 
     # the warm-up event and ours, through every stage
     for stage in ("parse", "plugins", "persons", "write"):
