@@ -98,6 +98,7 @@ async def ingest_all(resources: Resources, messages: list[bytes]) -> ChainResult
     result = await run_chain(resources.context, messages)
     for _round in range(CAPTURE_ROUNDS):
         await resources.host.run_due_jobs()
+        await resources.metrics.flush()
         captured = resources.take_captured()
         if not captured:
             break
@@ -115,6 +116,7 @@ async def keep_time(resources: Resources, settings: Settings) -> None:
     while True:
         await resources.scheduler.tick()
         await resources.host.run_due_jobs()
+        await resources.metrics.flush()
         captured = resources.take_captured()
         if captured:
             result = await run_chain(resources.context, captured)

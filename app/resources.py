@@ -20,6 +20,7 @@ from app.pipeline.context import PipelineContext
 from app.pipeline.dead_letters import dead_letter
 from app.pipeline.slow_teams import SlowTeams
 from app.plugin_host import PluginHost, open_host
+from app.plugin_metrics import MetricsFlusher
 from app.readiness import Readiness
 from app.schedule import Scheduler
 from app.settings import Settings
@@ -29,6 +30,7 @@ from app.stores.events import ClickHouseEventStore, EventStore, SqlEventStore
 from app.stores.groups import GroupStore
 from app.stores.persons import PersonStore
 from app.stores.plugin_configs import enabled_configs
+from app.stores.plugin_metrics import PluginMetricStore
 from app.stores.schedule_book import MemoryScheduleBook, RedisScheduleBook, ScheduleBook
 from app.stores.teams import TeamStore
 from plugin_runtime.backends.memory import MemoryCaptureSink
@@ -46,6 +48,7 @@ class Resources:
     host: PluginHost
     scheduler: Scheduler
     readiness: Readiness
+    metrics: MetricsFlusher
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def take_captured(self) -> list[bytes]:
@@ -62,6 +65,7 @@ class Resources:
 
     async def close(self) -> None:
         await self.scheduler.close()
+        await self.metrics.flush()  # what was counted since the last flush is kept
         await self.host.close()
         for close in reversed(self.closers):
             await close()
@@ -130,7 +134,12 @@ async def _open(
     )
     readiness = Readiness(settings, engine, context.events, redis=not embedded)
     resources = Resources(
-        context=context, engine=engine, host=host, scheduler=scheduler, readiness=readiness
+        context=context,
+        engine=engine,
+        host=host,
+        scheduler=scheduler,
+        readiness=readiness,
+        metrics=MetricsFlusher(host.runtime, PluginMetricStore(engine)),
     )
     resources.closers.append(delivered.close)
 

@@ -34,7 +34,6 @@ from plugin_runtime.exports import (
     new_payload,
     retry_delay,
 )
-from plugin_runtime.extensions.posthog import PostHog
 from plugin_runtime.isolation import PluginExecutor
 from plugin_runtime.lifecycle import ConfigSlot, Loader, same_plugin
 from plugin_runtime.sandbox.limits import Limits
@@ -53,7 +52,6 @@ T = TypeVar("T")
 
 BUDGET_JOB_WAIT = timedelta(seconds=60)  # a job of a paused config is tried again after
 EXPORT_TICK_SECONDS = 1.0  # how often waiting export batches are checked for their time limit
-PLUGIN_METRICS_EVENT = "$$plugin_metrics"
 
 ExportFailureHook = Callable[[ExportFailure], Awaitable[None] | None]
 
@@ -433,16 +431,9 @@ class PluginRuntime:
                 if failures:
                     telemetry.FAILED_CALLS.add(failures, labels)
 
-    def observed_configs(self) -> list[tuple[PluginConfigRef, str, dict[str, float]]]:
-        """Each loaded config, its budget state and its `meta.metrics` values."""
-        return [
-            (
-                slot.ref,
-                self.budgets.state(cid),
-                slot.instance.metrics.snapshot() if slot.instance is not None else {},
-            )
-            for cid, slot in list(self._slots.items())
-        ]
+    def observed_configs(self) -> list[tuple[PluginConfigRef, str]]:
+        """Each loaded config and its budget state."""
+        return [(slot.ref, self.budgets.state(cid)) for cid, slot in list(self._slots.items())]
 
     def _budget_changed(self, change: BudgetChange) -> None:
         slot = self._slots.get(change.plugin_config_id)
@@ -475,26 +466,32 @@ class PluginRuntime:
     # -- state the app reads -----------------------------------------------------------
 
     def metrics(self, plugin_config_id: int) -> dict[str, float]:
-        """The accumulated metric values of one config (since the last `send_metrics`)."""
+        """The metric values one config counted since they were last taken."""
         instance = self._instance(plugin_config_id)
         return instance.metrics.snapshot() if instance is not None else {}
 
-    async def send_metrics(self) -> None:
-        """Capture `$$plugin_metrics` for every config with accumulated metrics, then clear
-        them (the original did this every 30 minutes)."""
+    def take_metrics(self) -> list[tuple[PluginConfigRef, dict[str, str], dict[str, float]]]:
+        """Each loaded config's metric kinds and the values counted since the last take
+        (which start again from nothing)."""
+        taken = []
         for slot in list(self._slots.values()):
             instance = slot.instance
             values = instance.metrics.snapshot(clear=True) if instance is not None else {}
             if instance is not None and values:
-                properties = {
-                    **values,
-                    "plugin_name": instance.ref.plugin_name,
-                    "plugin_id": instance.ref.plugin_id,
-                }
-                poster = PostHog(self.backends.captures, instance.ref)
-                await self._executor.run(
-                    functools.partial(poster.capture, PLUGIN_METRICS_EVENT, properties)
-                )
+                taken.append((instance.ref, dict(instance.metrics.kinds), values))
+        return taken
+
+    def give_back_metrics(
+        self, taken: list[tuple[PluginConfigRef, dict[str, str], dict[str, float]]]
+    ) -> None:
+        """Count again what `take_metrics` gave and could not be kept."""
+        for ref, _kinds, values in taken:
+            instance = self._instance(ref.plugin_config_id)
+            if instance is None:
+                continue
+            for name, value in values.items():
+                if name in instance.metrics.kinds:
+                    instance.metrics.update(name, value)
 
     def not_loaded(self) -> list[tuple[PluginConfigRecord, str]]:
         """Configs without a running instance, each with why: given up (disabled) or

@@ -55,8 +55,8 @@ BUDGET_STATES = ("healthy", "degraded", "paused", "disabled")
 class Observed(Protocol):
     """What a runtime shows of its loaded configs when the metrics are collected."""
 
-    def observed_configs(self) -> Iterable[tuple[PluginConfigRef, str, dict[str, float]]]:
-        """(config, budget state, the plugin's own `meta.metrics` values) of each."""
+    def observed_configs(self) -> Iterable[tuple[PluginConfigRef, str]]:
+        """(config, budget state) of each."""
         ...
 
 
@@ -68,20 +68,14 @@ def watch(runtime: Observed) -> None:
     _runtimes.add(runtime)
 
 
-def _configs() -> Iterable[tuple[PluginConfigRef, str, dict[str, float]]]:
+def _configs() -> Iterable[tuple[PluginConfigRef, str]]:
     for runtime in list(_runtimes):
         yield from runtime.observed_configs()
 
 
 def _budget_states(_options: CallbackOptions) -> Iterable[Observation]:
-    for ref, state, _values in _configs():
+    for ref, state in _configs():
         yield Observation(BUDGET_STATES.index(state), {**attributes(ref), "state": state})
-
-
-def _plugin_metrics(_options: CallbackOptions) -> Iterable[Observation]:
-    for ref, _state, values in _configs():
-        for name, value in values.items():
-            yield Observation(value, {**attributes(ref), "metric": name})
 
 
 _meter.create_observable_gauge(
@@ -90,10 +84,4 @@ _meter.create_observable_gauge(
     unit="1",
     description="each loaded config's budget: 0 healthy, 1 degraded, 2 paused, 3 disabled "
     "(and the state's name as an attribute)",
-)
-_meter.create_observable_gauge(
-    "plugin_server.plugin.metric",
-    callbacks=[_plugin_metrics],
-    unit="1",
-    description="the values of the plugins' own meta.metrics, per config and metric",
 )

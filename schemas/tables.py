@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -128,7 +129,7 @@ plugin_logs = Table(
     Column("plugin_id", Id, nullable=False),
     Column("plugin_config_id", Id, nullable=False),
     Column("timestamp", DateTime(timezone=True), nullable=False),
-    # SYSTEM (the runtime) or PLUGIN (meta.logger)
+    # CONSOLE (meta.logger), PLUGIN (an error a plugin raised) or SYSTEM (the runtime)
     Column("source", String(20), nullable=False),
     Column("level", String(20), nullable=False),
     Column("message", Text, nullable=False),
@@ -157,6 +158,18 @@ plugin_jobs = Table(
     _now(),
     Index("ix_plugin_jobs_due", "state", "run_at"),
     Index("ix_plugin_jobs_config", "plugin_config_id"),
+)
+
+# the plugins' own meta.metrics, per config: every worker adds what its calls counted
+# (sum) or folds in what they saw (max, min), so the value is the cluster's
+plugin_metrics = Table(
+    "plugin_metrics",
+    metadata,
+    Column("plugin_config_id", Id, primary_key=True),
+    Column("name", String(200), primary_key=True),
+    Column("kind", String(10), nullable=False),  # sum, max or min
+    Column("value", Float, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 persons = Table(

@@ -24,6 +24,8 @@ from app.admin.plugins import (
 from app.admin.run import run_admin
 from app.cli_values import iso_time
 from app.settings import Settings
+from app.stores.plugin_metrics import PluginMetricStore
+from plugin_runtime.backends.sql import as_utc
 
 FOLLOW_POLL_SECONDS = 1.0
 
@@ -85,6 +87,11 @@ def add_plugin_commands(commands: Any) -> None:
         "--follow", action="store_true", help="keep printing new entries until interrupted"
     )
 
+    shown = actions.add_parser(
+        "metrics", help="a plugin config's own meta.metrics, across workers and restarts"
+    )
+    shown.add_argument("config_id", type=int, metavar="CONFIG")
+
     test = actions.add_parser("test", help="run a plugin on sample events, no servers")
     test.add_argument("path", help="plugin folder, zip or tar.gz")
     test.add_argument("--events", metavar="FILE", help="JSON lines or a JSON array of events")
@@ -135,6 +142,8 @@ def run_plugin_command(settings: Settings, args: argparse.Namespace) -> int:
         return _test(args)
     if args.plugin_command == "logs":
         return _logs(settings, args)
+    if args.plugin_command == "metrics":
+        return _metrics(settings, args)
 
     async def run(engine: Any) -> list[str]:
         if args.plugin_command == "install":
@@ -174,6 +183,22 @@ async def _announce(settings: Settings) -> None:
         )
 
 
+def _metrics(settings: Settings, args: argparse.Namespace) -> int:
+    async def run(engine: Any) -> list[str]:
+        if not await config_exists(engine, args.config_id):
+            raise AdminError(f"no plugin config with id {args.config_id}")
+        stored = await PluginMetricStore(engine).read(args.config_id)
+        if not stored:
+            return [f"plugin config {args.config_id} has counted no metrics yet"]
+        lines = [f"{'metric':<32}  {'kind':<4}  {'value':>14}  updated"]
+        for m in stored:
+            updated = as_utc(m.updated_at).isoformat(timespec="seconds")
+            lines.append(f"{m.name:<32}  {m.kind:<4}  {m.value:>14,.6g}  {updated}")
+        return lines
+
+    return run_admin(settings, run)
+
+
 def _logs(settings: Settings, args: argparse.Namespace) -> int:
     async def run(engine: Any) -> list[str]:
         if not await config_exists(engine, args.config_id):
@@ -185,7 +210,7 @@ def _logs(settings: Settings, args: argparse.Namespace) -> int:
             )
             for e in entries:
                 stamp = e.timestamp.astimezone(UTC).isoformat(timespec="milliseconds")
-                print(f"{stamp}  {e.level.upper():<7}  {e.source:<6}  {e.message}", flush=True)
+                print(f"{stamp}  {e.level.upper():<7}  {e.source:<7}  {e.message}", flush=True)
             if entries:
                 last = entries[-1].id
             if not args.follow:
