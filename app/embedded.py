@@ -31,8 +31,8 @@ class ChainResult:
 async def run_chain(ctx: PipelineContext, raw_messages: Sequence[bytes | str]) -> ChainResult:
     """Run capture messages through parse -> plugins -> persons -> write -> exports."""
     result = ChainResult(received=len(raw_messages))
-    parsed = run_parse(raw_messages)
-    out = await run_stages(ctx, list(STAGE_NAMES), parsed.events)
+    parsed, traces = run_parse(raw_messages)
+    out = await run_stages(ctx, list(STAGE_NAMES), parsed.events, traces)
     result.dead_letters.extend([*parsed.dead_letters, *out.dead_letters])
     result.stored = out.events
     return result

@@ -69,6 +69,10 @@ def install() -> Telemetry:
         metric_readers=readers, views=views, resource=Resource.create({"service.name": service})
     )
     metrics.set_meter_provider(provider)
+    from app import tracing
+
+    if tracing.install():
+        exporters.append("traces")
     _installed = Telemetry(provider, memory, exporters)
     return _installed
 

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from faust.web import Request, Response, View
 
+from app import tracing
 from app.capture import CAPTURE_PATHS, handle_capture
 from topologies.resources import context
 from topologies.topics import app, settings
@@ -40,7 +41,7 @@ async def _deliver(messages: list[dict[str, Any]]) -> dict[str, Any]:
             value=orjson.dumps(message),
             partition=None,
             timestamp=None,
-            headers=None,
+            headers=tracing.message_headers(message["uuid"], settings.KAFKA_CONSUMPTION_TOPIC),
         )
         for message in messages
     ]

@@ -17,6 +17,7 @@ from typing import Any
 
 from faust.types import AgentT, TopicT
 
+from app import tracing
 from app.pipeline.output import StageOutput
 from app.pipeline.plugins import run_overflow_plugins
 from app.pipeline.retries import run_with_retries
@@ -57,9 +58,12 @@ async def parse(stream: Any) -> None:
     ctx = await context()
     names, target = run_between(None, BREAKS)
     async for message in stream.events():
-        parsed = run_parse(message.value.messages, message.value.positions)
-        out = _merge(parsed, await run_stages(ctx, names, parsed.events))
-        await send_output(_topic(target), out, message.message.partition, plugins_overflow_topic)
+        carried = tracing.from_batch(message.headers) if tracing.enabled else None
+        parsed, traces = run_parse(message.value.messages, message.value.positions, carried)
+        out = _merge(parsed, await run_stages(ctx, names, parsed.events, traces))
+        await send_output(
+            _topic(target), out, message.message.partition, plugins_overflow_topic, traces
+        )
 
 
 def _topic(stage: str | None) -> TopicT | None:
@@ -73,9 +77,10 @@ def stage_agent(stage: str) -> AgentT[Any]:
     async def run(stream: Any) -> None:
         ctx = await context()
         async for message in stream.events():
-            out = await run_stages(ctx, names, message.value.events)
+            traces = tracing.from_batch(message.headers) if tracing.enabled else None
+            out = await run_stages(ctx, names, message.value.events, traces)
             await send_output(
-                _topic(target), out, message.message.partition, plugins_overflow_topic
+                _topic(target), out, message.message.partition, plugins_overflow_topic, traces
             )
 
     return app.agent(TOPICS[stage], name=f"topologies.chain.{stage}", isolated_partitions=True)(run)
@@ -94,8 +99,9 @@ async def plugins_overflow(stream: Any) -> None:
             "plugins_overflow", lambda batch: run_overflow_plugins(ctx, batch), events
         )
         record_stage("plugins_overflow", len(events), ran, time.perf_counter() - started)
-        out = _merge(ran, await run_stages(ctx, names, ran.events))
-        await send_output(_topic(target), out, message.message.partition)
+        traces = tracing.from_batch(message.headers) if tracing.enabled else None
+        out = _merge(ran, await run_stages(ctx, names, ran.events, traces))
+        await send_output(_topic(target), out, message.message.partition, traces=traces)
 
 
 plugins = stage_agent("plugins")

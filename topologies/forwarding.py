@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from app import tracing
 from app.pipeline.dead_letters import dead_letter
 from app.pipeline.output import StageOutput
 from schemas.records import DeadLetter
@@ -46,14 +47,17 @@ def event_batches(
         yield b'{"events":[' + b",".join(parts[start:end]) + b"]}", events[start:end]
 
 
-async def send_events(topic: Any, events: list[dict[str, Any]], partition: int) -> list[DeadLetter]:
-    """Send the events on; those too large for one message come back as dead letters."""
+async def send_events(
+    topic: Any, events: list[dict[str, Any]], partition: int, traces: tracing.Traces | None = None
+) -> list[DeadLetter]:
+    """Send the events on (each message with its traced events' contexts in a header);
+    those too large for one message come back as dead letters."""
     max_events, max_bytes = (
         settings.KAFKA_PRODUCER_MAX_QUEUE_SIZE,
         settings.KAFKA_MAX_MESSAGE_BATCH_SIZE,
     )
     pending, too_large = [], []
-    for body, _part in event_batches(events, max_events, max_bytes):
+    for body, part in event_batches(events, max_events, max_bytes):
         if len(body) > max_bytes:
             too_large.append(_oversized(body, max_bytes))
             continue
@@ -64,7 +68,7 @@ async def send_events(topic: Any, events: list[dict[str, Any]], partition: int) 
                 value=body,
                 partition=partition,
                 timestamp=None,
-                headers=None,
+                headers=tracing.to_header(traces, part) if traces else None,
             )
         )
     if pending:
@@ -85,16 +89,20 @@ def _oversized(body: bytes, limit: int) -> DeadLetter:
 
 
 async def send_output(
-    topic: Any | None, out: StageOutput, partition: int, overflow: Any | None = None
+    topic: Any | None,
+    out: StageOutput,
+    partition: int,
+    overflow: Any | None = None,
+    traces: tracing.Traces | None = None,
 ) -> None:
     """Events to the next stage's topic (None: the end of the chain), a slow team's to the
-    `overflow` topic, dead letters to the DLQ."""
+    `overflow` topic, dead letters to the DLQ; traced events keep their contexts."""
     dead_letters = list(out.dead_letters)
     if topic is not None and out.events:
-        dead_letters += await send_events(topic, out.events, partition)
+        dead_letters += await send_events(topic, out.events, partition, traces)
     if out.overflow:
         assert overflow is not None, "a stage without an overflow topic overflowed"
-        dead_letters += await send_events(overflow, out.overflow, partition)
+        dead_letters += await send_events(overflow, out.overflow, partition, traces)
     if dead_letters:
         deliveries = [
             await app.producer.send(

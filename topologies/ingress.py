@@ -20,6 +20,7 @@ import orjson
 from aiokafka import TopicPartition
 from aiokafka.structs import RecordMetadata
 
+from app import tracing
 from app.connections import aiokafka_consumer
 from app.faust_app import APP_ID
 from app.pipeline.dead_letters import dead_letter
@@ -82,7 +83,11 @@ def capture_batches(
         yield body, messages[start:end]
 
 
-async def _forward(partition: int, messages: list[Received]) -> list[Awaitable[RecordMetadata]]:
+async def _forward(
+    partition: int, messages: list[Received], parents: dict[int, str] | None = None
+) -> list[Awaitable[RecordMetadata]]:
+    """Forward the partition's messages as batches; `parents`: the `traceparent` of the
+    traced ones, by offset, carried in the batch's header."""
     target = partition % settings.KAFKA_PARTITIONS
     limit = settings.KAFKA_MAX_MESSAGE_BATCH_SIZE
     # one message too large to forward costs only itself: the partition goes on
@@ -100,12 +105,17 @@ async def _forward(partition: int, messages: list[Received]) -> list[Awaitable[R
                 value=body,
                 partition=target,
                 timestamp=None,
-                headers=None,
+                headers=_trace_header(part, parents) if parents else None,
             )
         )
     if letters:
         await send_output(None, StageOutput(dead_letters=letters), target)
     return futures
+
+
+def _trace_header(part: list[Received], parents: dict[int, str]) -> list[tuple[str, bytes]] | None:
+    offsets = (position[1] for _text, position in part)
+    return tracing.batch_header({str(o): parents[o] for o in offsets if o in parents})
 
 
 async def _fill(consumer: Any) -> dict[TopicPartition, list[Any]]:
@@ -156,9 +166,20 @@ async def ingest_capture_messages() -> None:
                     )
                     for r in records
                 ]
-                deliveries.extend(await _forward(tp.partition, received))
+                parents = _traced(records) if tracing.enabled else None
+                deliveries.extend(await _forward(tp.partition, received, parents))
                 offsets[tp] = records[-1].offset + 1
             await asyncio.gather(*deliveries)
             await consumer.commit(offsets)
     finally:
         await consumer.stop()
+
+
+def _traced(records: list[Any]) -> dict[int, str]:
+    """The `traceparent` of each input message whose capture was traced, by offset."""
+    parents = {}
+    for record in records:
+        parent = tracing.parent_of(record.headers)
+        if parent is not None:
+            parents[record.offset] = parent
+    return parents

@@ -14,12 +14,14 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any
 
+from app import tracing
 from app.pipeline.context import PipelineContext
 from app.pipeline.exports import export_events
 from app.pipeline.output import StageOutput
 from app.pipeline.parse import parse_messages
 from app.pipeline.persons import resolve_persons
 from app.pipeline.plugins import run_plugins
+from app.pipeline.positions import position_of
 from app.pipeline.retries import run_with_retries
 from app.pipeline.telemetry import record_stage
 from app.pipeline.write import write_events
@@ -60,28 +62,47 @@ def run_after(stage: str, breaks: Collection[str]) -> tuple[list[str], str | Non
 
 
 def run_parse(
-    raw_messages: Sequence[bytes | str], positions: Sequence[list[int]] | None = None
-) -> StageOutput:
-    """The parse stage over capture messages, recorded as the other stages are."""
-    started = time.perf_counter()
+    raw_messages: Sequence[bytes | str],
+    positions: Sequence[list[int]] | None = None,
+    carried: tracing.Traces | None = None,
+) -> tuple[StageOutput, tracing.Traces]:
+    """The parse stage over capture messages, recorded as the other stages are; with the
+    traced events' contexts by uuid (from `carried`, by input offset, or sampled here)."""
+    started, started_ns = time.perf_counter(), time.time_ns()
     out = parse_messages(raw_messages, positions)
     record_stage("parse", len(raw_messages), out, time.perf_counter() - started)
-    return out
+    traces: tracing.Traces = {}
+    if tracing.enabled:
+        traces = tracing.by_uuid(carried or {}, out.events, _offset)
+        tracing.record_stage("parse", out.events, traces, started_ns, time.time_ns())
+    return out, traces
+
+
+def _offset(event: dict[str, Any]) -> int | None:
+    position = position_of(event)
+    return None if position is None else position.offset
 
 
 async def run_stages(
-    ctx: PipelineContext, names: list[str], events: list[dict[str, Any]]
+    ctx: PipelineContext,
+    names: list[str],
+    events: list[dict[str, Any]],
+    traces: tracing.Traces | None = None,
 ) -> StageOutput:
     """`events` through the stages `names` in order, each with its retries: what the last
-    one handed on, the dead letters of all, and what the plugins stage overflowed."""
+    one handed on, the dead letters of all, and what the plugins stage overflowed.
+    `traces`: the traced events' contexts, for their spans."""
     total = StageOutput(events=events)
     for name in names:
         if not total.events:
             break
         stage = _BY_NAME[name]
         started, received = time.perf_counter(), len(total.events)
+        started_ns = time.time_ns()
         out = await run_with_retries(name, lambda evs, s=stage: s(ctx, evs), total.events)  # type: ignore[misc]
         record_stage(name, received, out, time.perf_counter() - started)
+        if traces:
+            tracing.record_stage(name, total.events, traces, started_ns, time.time_ns())
         total.events = out.events
         total.dead_letters.extend(out.dead_letters)
         total.overflow.extend(out.overflow)
