@@ -6,7 +6,8 @@ Off unless `OTEL_TRACES_EXPORTER` names an exporter (`otlp`, `console`) or an OT
 here runs. An event is traced when the capture that produced it was (its message carries
 a W3C `traceparent` header), or else when its uuid falls in the sampled share:
 `OTEL_TRACES_SAMPLER=traceidratio` (or `parentbased_traceidratio`) with
-`OTEL_TRACES_SAMPLER_ARG`, every event with the default sampler, none with `always_off`.
+`OTEL_TRACES_SAMPLER_ARG`, every event with `always_on`, none with `always_off`, and one
+in a hundred when `OTEL_TRACES_SAMPLER` is not set.
 
 A batch message between stages carries one message's worth of events, so per-event
 contexts travel in a header of the batch (`EVENT_TRACES_HEADER`: JSON, the traced events'
@@ -36,6 +37,10 @@ _tracer = trace.get_tracer("plugin_server")
 
 enabled = False
 _ratio = 1.0
+_threshold = 16**12
+# the share of events traced when OTEL_TRACES_SAMPLER is not set: a span per stage for
+# every event would cost far more than the event itself
+DEFAULT_SHARE = 0.01
 
 Traces = dict[str, Context]  # a batch's traced events: uuid (or input offset) -> parent
 Headers = Mapping[str, Any] | list[tuple[str, bytes]] | None  # Kafka message headers
@@ -50,17 +55,19 @@ def wanted() -> bool:
 
 def install() -> bool:
     """Set up the process's tracer provider when the environment asks for traces."""
-    global enabled, _ratio
+    global enabled, _ratio, _threshold
     if enabled or not wanted():
         return enabled
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 
+    service = os.environ.get("OTEL_SERVICE_NAME") or "plugin-server"
+    # which events are traced is decided here (`sampled`, or the capture's own choice,
+    # which a parent-based sampler follows): the SDK must not sample them a second time
     provider = TracerProvider(
-        resource=Resource.create(
-            {"service.name": os.environ.get("OTEL_SERVICE_NAME") or "plugin-server"}
-        )
+        resource=Resource.create({"service.name": service}), sampler=ParentBased(ALWAYS_ON)
     )
     exporter_name = os.environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() or "otlp"
     if exporter_name == "console":
@@ -71,12 +78,15 @@ def install() -> bool:
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     _ratio = _sampled_share()
+    _threshold = int(_ratio * 16**12)
     enabled = True
     return True
 
 
 def _sampled_share() -> float:
-    sampler = os.environ.get("OTEL_TRACES_SAMPLER", "parentbased_always_on").strip().lower()
+    sampler = os.environ.get("OTEL_TRACES_SAMPLER", "").strip().lower()
+    if not sampler:
+        return DEFAULT_SHARE
     if sampler in ("always_off", "parentbased_always_off"):
         return 0.0
     if sampler in ("traceidratio", "parentbased_traceidratio"):
@@ -92,10 +102,8 @@ def sampled(event_uuid: str) -> bool:
     worker and stage, from the uuid's last 12 hex digits."""
     if _ratio >= 1.0:
         return True
-    if _ratio <= 0.0:
-        return False
     try:
-        return int(event_uuid[-12:], 16) < _ratio * 16**12
+        return int(event_uuid[-12:], 16) < _threshold
     except ValueError:
         return False
 
@@ -182,8 +190,10 @@ def by_uuid(traces: Traces, events: list[dict[str, Any]], offset_of: Any) -> Tra
     out: Traces = {}
     for event in events:
         event_uuid = str(event.get("uuid"))
-        offset = offset_of(event)
-        parent = traces.get(str(offset)) if offset is not None else None
+        parent = None
+        if traces:
+            offset = offset_of(event)
+            parent = traces.get(str(offset)) if offset is not None else None
         if parent is not None:
             out[event_uuid] = parent
         elif sampled(event_uuid):
@@ -194,34 +204,35 @@ def by_uuid(traces: Traces, events: list[dict[str, Any]], offset_of: Any) -> Tra
 # -- spans ------------------------------------------------------------------------------
 
 
-def record_stage(
-    stage: str, events: list[dict[str, Any]], traces: Traces, started_ns: int, ended_ns: int
-) -> None:
-    """The batch's span for `stage` (from `started_ns` to `ended_ns`), linked to its traced
-    events, and a span per traced event under its own context. A trace that starts in this
+def record_stage(stage: str, count: int, traces: Traces, started_ns: int, ended_ns: int) -> None:
+    """The span of a batch of `count` events through `stage` (from `started_ns` to
+    `ended_ns`), linked to its traced events, and a span per traced event under its own
+    context. `traces` holds this batch's traced events only; a trace that starts in this
     stage continues under its first span (`traces` is updated)."""
-    mine = {
-        str(e.get("uuid")): traces[str(e.get("uuid"))]
-        for e in events
-        if str(e.get("uuid")) in traces
-    }
-    links = [Link(c) for c in (_span_context(p) for p in mine.values()) if c.is_valid]
+    links = [Link(c) for c in (_span_context(p) for p in traces.values()) if c.is_valid]
     attributes: dict[str, str | int] = {
         "plugin_server.stage": stage,
-        "messaging.batch.message_count": len(events),
+        "messaging.batch.message_count": count,
     }
     batch = _tracer.start_span(
         f"process {stage}", kind=SpanKind.CONSUMER, links=links, attributes=attributes,
         start_time=started_ns,
     )  # fmt: skip
     batch.end(end_time=ended_ns)
-    for event_uuid, parent in mine.items():
+    for event_uuid, parent in list(traces.items()):
         span = _tracer.start_span(
             stage, context=parent, start_time=started_ns, attributes={EVENT_UUID: event_uuid}
         )
         span.end(end_time=ended_ns)
         if not _span_context(parent).is_valid:
             traces[event_uuid] = trace.set_span_in_context(span)
+
+
+def keep_only(traces: Traces, events: list[dict[str, Any]]) -> None:
+    """Forget the traced events a stage did not hand on (dropped, dead-lettered)."""
+    left = {str(e.get("uuid")) for e in events}
+    for event_uuid in [u for u in traces if u not in left]:
+        del traces[event_uuid]
 
 
 def _span_context(context: Context) -> trace.SpanContext:

@@ -74,7 +74,7 @@ def run_parse(
     traces: tracing.Traces = {}
     if tracing.enabled:
         traces = tracing.by_uuid(carried or {}, out.events, _offset)
-        tracing.record_stage("parse", out.events, traces, started_ns, time.time_ns())
+        tracing.record_stage("parse", len(raw_messages), traces, started_ns, time.time_ns())
     return out, traces
 
 
@@ -102,7 +102,9 @@ async def run_stages(
         out = await run_with_retries(name, lambda evs, s=stage: s(ctx, evs), total.events)  # type: ignore[misc]
         record_stage(name, received, out, time.perf_counter() - started)
         if traces:
-            tracing.record_stage(name, total.events, traces, started_ns, time.time_ns())
+            tracing.record_stage(name, received, traces, started_ns, time.time_ns())
+            if len(out.events) != received:  # the next stage's spans are for what it gets
+                tracing.keep_only(traces, [*out.events, *out.overflow])
         total.events = out.events
         total.dead_letters.extend(out.dead_letters)
         total.overflow.extend(out.overflow)
