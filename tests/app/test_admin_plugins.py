@@ -156,7 +156,7 @@ def test_logs_print_a_configs_entries_by_level_and_time(tmp_path: Path) -> None:
             )
     engine.dispose()
     every = cli("plugin", "logs", "1", database=database).stdout.splitlines()
-    assert [line.split("  ")[-1] for line in every] == ["sent 3 events", "webhook refused"]
+    assert [line.split("  ")[-1].strip() for line in every] == ["sent 3 events", "webhook refused"]
     assert every[0].startswith("2026-01-01T10:00:00.000+00:00  INFO")
     errors = cli("plugin", "logs", "1", "--level", "warning", database=database).stdout
     assert errors.splitlines() == [every[1]]
