@@ -22,7 +22,7 @@ from app.pipeline.output import StageOutput
 from app.pipeline.plugins import run_overflow_plugins
 from app.pipeline.retries import run_with_retries
 from app.pipeline.stages import run_after, run_between, run_parse, run_stages
-from app.pipeline.telemetry import record_stage
+from app.pipeline.telemetry import consumer_lag, record_stage
 from topologies.forwarding import send_output
 from topologies.resources import context
 from topologies.topics import (
@@ -64,6 +64,15 @@ async def parse(stream: Any) -> None:
         await send_output(
             _topic(target), out, message.message.partition, plugins_overflow_topic, traces
         )
+        _note_lag(message)
+
+
+def _note_lag(message: Any) -> None:
+    """The lag of the message's partition, after it was processed (`/metrics`)."""
+    tp = message.message.tp
+    highwater = app.consumer.highwater(tp)
+    if highwater is not None:
+        consumer_lag[(tp.topic, tp.partition)] = max(0, highwater - message.message.offset - 1)
 
 
 def _topic(stage: str | None) -> TopicT | None:
@@ -82,6 +91,7 @@ def stage_agent(stage: str) -> AgentT[Any]:
             await send_output(
                 _topic(target), out, message.message.partition, plugins_overflow_topic, traces
             )
+            _note_lag(message)
 
     return app.agent(TOPICS[stage], name=f"topologies.chain.{stage}", isolated_partitions=True)(run)
 
@@ -102,6 +112,7 @@ async def plugins_overflow(stream: Any) -> None:
         traces = tracing.from_batch(message.headers) if tracing.enabled else None
         out = _merge(ran, await run_stages(ctx, names, ran.events, traces))
         await send_output(_topic(target), out, message.message.partition, traces=traces)
+        _note_lag(message)
 
 
 plugins = stage_agent("plugins")

@@ -25,7 +25,7 @@ from app.connections import aiokafka_consumer
 from app.faust_app import APP_ID
 from app.pipeline.dead_letters import dead_letter
 from app.pipeline.output import StageOutput
-from app.pipeline.telemetry import input_lag
+from app.pipeline.telemetry import consumer_lag
 from schemas.records import DeadLetter
 from topologies.forwarding import pack, send_output
 from topologies.topics import app, parse_topic, settings
@@ -158,7 +158,7 @@ async def ingest_capture_messages() -> None:
             for tp, records in polled.items():
                 highwater = consumer.highwater(tp)
                 if highwater is not None:
-                    input_lag[(tp.topic, tp.partition)] = highwater - records[-1].offset - 1
+                    consumer_lag[(tp.topic, tp.partition)] = highwater - records[-1].offset - 1
                 received = [
                     (
                         r.value.decode("utf-8", "replace") if r.value is not None else "null",

@@ -100,12 +100,12 @@ def record_stored(events: list[dict[str, Any]]) -> None:
             EVENT_LATENCY.record(max(0.0, (now_ms - position.written_ms) / 1000))
 
 
-# the input topic's lag per partition, as the ingress consumer last saw it
-input_lag: dict[tuple[str, int], int] = {}
+# messages not yet read per topic and partition, as this worker's consumers last saw them
+consumer_lag: dict[tuple[str, int], int] = {}
 
 
 def _lag(_options: CallbackOptions) -> Iterator[Observation]:
-    for (topic, partition), lag in list(input_lag.items()):
+    for (topic, partition), lag in list(consumer_lag.items()):
         yield Observation(lag, {"messaging.destination.name": topic, "partition": partition})
 
 
@@ -113,5 +113,5 @@ _meter.create_observable_gauge(
     "plugin_server.consumer.lag",
     callbacks=[_lag],
     unit="{message}",
-    description="messages of the input topic not yet read, per partition this worker reads",
+    description="messages not yet processed, per topic and partition this worker reads",
 )

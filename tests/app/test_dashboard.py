@@ -31,7 +31,7 @@ def exported_names() -> set[str]:
     """The Prometheus names on /metrics once every instrument has recorded something."""
     telemetry.install()
     pipeline.record_stage("write", 2, StageOutput(events=[{}]), 0.01)
-    pipeline.input_lag[("input", 0)] = 1
+    pipeline.consumer_lag[("input", 0)] = 1
     pipeline.record_stored([{"$$input": [0, 1, 1]}] * pipeline.LATENCY_SAMPLE_STRIDE)
     try:
         with pipeline.store_write("events"):
