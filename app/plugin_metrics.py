@@ -5,6 +5,7 @@ store every `FLUSH_SECONDS` (and when the embedded mode ends), and the stored va
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterator
 
 from opentelemetry import metrics
@@ -27,7 +28,7 @@ class MetricsFlusher:
         self._store = store
         # the stored values as of the last merge, with the config they belong to
         self.stored: dict[tuple[int, str], tuple[PluginConfigRef, float]] = {}
-        _flushers.append(self)
+        _flushers.add(self)
 
     async def flush(self) -> None:
         """Merge what was counted since the last flush. A database that cannot be used
@@ -49,7 +50,7 @@ class MetricsFlusher:
             self.stored[(config_id, name)] = (refs[config_id], value)
 
 
-_flushers: list[MetricsFlusher] = []
+_flushers: weakref.WeakSet[MetricsFlusher] = weakref.WeakSet()  # gone with their resources
 
 
 def _stored(_options: CallbackOptions) -> Iterator[Observation]:
