@@ -90,12 +90,11 @@ async def _forward(
     traced ones, by offset, carried in the batch's header."""
     target = partition % settings.KAFKA_PARTITIONS
     limit = settings.KAFKA_MAX_MESSAGE_BATCH_SIZE
-    # one message too large to forward costs only itself: the partition goes on
-    letters = [oversized(text, limit) for text, _ in messages if _size(text) > limit]
-    messages = [m for m in messages if _size(m[0]) <= limit]
-    futures = []
+    letters, futures = [], []
     for body, part in capture_batches(messages, settings.KAFKA_PRODUCER_MAX_QUEUE_SIZE, limit):
-        if len(body) > limit:  # under the limit as text, over it escaped inside JSON
+        if len(body) > limit:
+            # a message too large to forward (as it is, or once escaped inside JSON) comes
+            # alone and costs only itself: the partition goes on
             letters.append(oversized(part[0][0], limit))
             continue
         futures.append(

@@ -54,14 +54,15 @@ def record_stage(stage: str, received: int, out: StageOutput, seconds: float) ->
     attrs = {"stage": stage}
     STAGE_BATCH.record(received, attrs)
     STAGE_DURATION.record(seconds, attrs)
+    handed_on, refused, overflowed = len(out.events), len(out.dead_letters), len(out.overflow)
     outcomes = {
         "in": received,
-        "out": len(out.events),
-        "dead_lettered": len(out.dead_letters),
-        "overflowed": len(out.overflow),
+        "out": handed_on,
+        "dead_lettered": refused,
+        "overflowed": overflowed,
+        # what a stage neither handed on nor refused, a plugin dropped (only plugins drop)
+        "dropped": max(0, received - handed_on - refused - overflowed),
     }
-    # what a stage neither handed on nor refused, a plugin dropped (only plugins drop)
-    outcomes["dropped"] = max(0, received - sum(list(outcomes.values())[1:]))
     for outcome, count in outcomes.items():
         if count:
             STAGE_EVENTS.add(count, {"stage": stage, "outcome": outcome})
