@@ -46,6 +46,11 @@ from benchmarks.profile_stages import print_stage_profile
 PARTITIONS = 4
 DISTINCT_IDS = 1_000
 PACE_TICK_SECONDS = 0.01  # the paced producer sends a slice of its rate this often
+# Before the chain and before the passthrough, wait until the machine is this quiet: the
+# broker goes on deleting a finished run's topics (and the servers their databases) for
+# half a minute or more, and a run measured meanwhile shares the cores with that
+QUIET_SHARE = 0.15  # of all cores busy, over one second
+SETTLE_TIMEOUT_SECONDS = 120.0
 
 
 @dataclass
@@ -99,6 +104,28 @@ async def produce_paced(
         return sent
     finally:
         await producer.stop()
+
+
+def _cpu_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of all cores so far, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return sum(fields) - idle, sum(fields)
+
+
+async def settle() -> None:
+    """Wait (up to SETTLE_TIMEOUT_SECONDS) until under QUIET_SHARE of the machine is busy."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
+    while True:
+        busy, total = _cpu_ticks()
+        await asyncio.sleep(1.0)
+        busy_after, total_after = _cpu_ticks()
+        share = (busy_after - busy) / max(1, total_after - total)
+        if share < QUIET_SHARE:
+            return
+        if time.monotonic() > deadline:
+            print(f"  (the machine stayed {share:.0%} busy; measuring anyway)", flush=True)
+            return
 
 
 async def passthrough(bootstrap: str, source: str, count: int) -> float:
@@ -248,6 +275,7 @@ async def cluster_run(args: argparse.Namespace, distinct_ids: int) -> RunResult:
     )
     live = is_live(args)
     prefill, burst = ([], burst) if live else (burst, [])
+    await settle()
     async with LocalCluster(
         run_id=run_id,
         input_topic=input_topic,
@@ -289,6 +317,7 @@ async def cluster_run(args: argparse.Namespace, distinct_ids: int) -> RunResult:
         result = RunResult(rate=rate, latencies_ms=latencies, cpu=cpu)
     try:
         if not args.rate:
+            await settle()
             result.baseline = await passthrough(bootstrap, input_topic, count)
     finally:
         await delete_topics(bootstrap, [input_topic, f"{input_topic}_passthrough"])
