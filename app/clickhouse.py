@@ -12,14 +12,16 @@ thread-safe: the pipeline calls them from worker threads.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import enum
+import functools
 import os
 import re
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
@@ -141,6 +143,26 @@ def _to_ticks(values: Sequence[Any], micros_per_tick: int) -> list[Any]:
                 value = value.replace(tzinfo=dt.UTC)
             value = ((value - _EPOCH) // _MICROSECOND) // micros_per_tick
         out.append(value)
+    return out
+
+
+_UUID_TYPE = re.compile(r"(?:Nullable\()?UUID\)?")
+
+
+def _to_uuids(values: Sequence[Any]) -> list[Any]:
+    """UUID texts as UUIDs, each distinct text parsed once (a person's events share its
+    id); anything else, or a text that is no UUID, as it is, for the driver to judge."""
+    parsed: dict[Any, Any] = {}
+    out: list[Any] = []
+    for value in values:
+        converted = parsed.get(value)
+        if converted is None:
+            converted = value
+            if isinstance(value, str):
+                with contextlib.suppress(ValueError):
+                    converted = uuid.UUID(value)
+            parsed[value] = converted
+        out.append(converted)
     return out
 
 
@@ -268,7 +290,7 @@ class NativeClickHouse:
         self.host = host
         self.port = port or (DEFAULT_SECURE_PORT if secure else DEFAULT_NATIVE_PORT)
         self._lock = threading.Lock()
-        self._ticks: dict[str, dict[str, int]] = {}
+        self._column_converters: dict[str, dict[str, Callable[[Sequence[Any]], list[Any]]]] = {}
         self._client = Client(
             host=host,
             port=self.port,
@@ -320,28 +342,33 @@ class NativeClickHouse:
         batch = list(rows)
         if not batch:
             return 0
-        # a column at a time, date-times as the integers the server keeps: the driver's
-        # own path goes through every row and localises every datetime with pytz
-        ticks = self._datetime_ticks(table)
+        # a column at a time, date-times as the integers the server keeps and UUIDs
+        # parsed once per distinct text: the driver's own path goes through every row,
+        # localises every datetime with pytz and parses every UUID text
+        converters = self._converters(table)
         data = [
-            _to_ticks(values, ticks[name]) if name in ticks else list(values)
+            converters[name](values) if name in converters else list(values)
             for name, values in zip(columns, zip(*batch, strict=True), strict=True)
         ]
         names = ", ".join(_identifier(c) for c in columns)
         self._call(f"INSERT INTO {_identifier(table)} ({names}) VALUES", data, columnar=True)
         return len(batch)
 
-    def _datetime_ticks(self, table: str) -> dict[str, int]:
-        """Microseconds per stored unit of each DateTime/DateTime64 column of `table`."""
-        known = self._ticks.get(table)
+    def _converters(self, table: str) -> dict[str, Callable[[Sequence[Any]], list[Any]]]:
+        """How each DateTime/DateTime64 and UUID column of `table` takes its values."""
+        known = self._column_converters.get(table)
         if known is None:
             known = {}
             for name, kind, *_ in self.execute(f"DESCRIBE TABLE {_identifier(table)}"):
                 match = _DATETIME_TYPE.fullmatch(kind)
                 if match:
                     precision = int(match.group(2) or 0) if match.group(1) else 0
-                    known[name] = 10 ** (6 - min(precision, 6))
-            self._ticks[table] = known
+                    known[name] = functools.partial(
+                        _to_ticks, micros_per_tick=10 ** (6 - min(precision, 6))
+                    )
+                elif _UUID_TYPE.fullmatch(kind):
+                    known[name] = _to_uuids
+            self._column_converters[table] = known
         return known
 
     def close(self) -> None:

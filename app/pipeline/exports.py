@@ -14,14 +14,13 @@ from typing import Any
 
 from app.pipeline.context import PipelineContext
 from app.pipeline.output import StageOutput
-from app.pipeline.positions import detach, highest, position_of
+from app.pipeline.positions import detach, position_of
 from plugin_runtime.delivery import SNAPSHOT_EVENT
 
 
 async def export_events(ctx: PipelineContext, events: list[dict[str, Any]]) -> StageOutput:
     """Hand stored events to the plugins; plugin errors are recorded by the runtime."""
-    fresh = await _not_delivered(ctx, events)
-    delivered = highest(fresh)
+    fresh, delivered = await _not_delivered(ctx, events)
     detach(fresh)  # plugins never see positions
     by_team: dict[int, list[dict[str, Any]]] = {}
     for event in fresh:
@@ -38,16 +37,22 @@ async def export_events(ctx: PipelineContext, events: list[dict[str, Any]]) -> S
 
 async def _not_delivered(
     ctx: PipelineContext, events: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], dict[int, int]]:
+    """The events not delivered before, and the highest offset of each input partition
+    among them (each event's position read once)."""
     positions = [position_of(e) for e in events]
     partitions = {p.partition for p in positions if p is not None}
-    if not partitions:
-        return events
-    marks = await ctx.delivered.get(partitions)
-    return [
-        event
-        for event, position in zip(events, positions, strict=True)
-        if position is None
-        or (mark := marks.get(position.partition)) is None
-        or not mark.covers(position)
-    ]
+    marks = await ctx.delivered.get(partitions) if partitions else {}
+    fresh: list[dict[str, Any]] = []
+    delivered: dict[int, int] = {}
+    for event, position in zip(events, positions, strict=True):
+        if position is None:
+            fresh.append(event)
+            continue
+        mark = marks.get(position.partition)
+        if mark is not None and mark.covers(position):
+            continue
+        fresh.append(event)
+        if position.offset > delivered.get(position.partition, -1):
+            delivered[position.partition] = position.offset
+    return fresh, delivered

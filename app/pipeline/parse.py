@@ -67,7 +67,9 @@ def to_plugin_event(message: dict[str, Any], *, received: datetime | None = None
         data = {}
     if not isinstance(data, dict):
         raise InvalidEvent("data must be a JSON object")
-    event: dict[str, Any] = {**{k: v for k, v in message.items() if k != "data"}, **data}
+    event: dict[str, Any] = dict(message)
+    event.pop("data", None)
+    event.update(data)
 
     team_id = event.get("team_id")
     if not isinstance(team_id, int) or isinstance(team_id, bool):

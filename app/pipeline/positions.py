@@ -63,13 +63,3 @@ def reattach(events: list[dict[str, Any]], positions: dict[str, Any]) -> None:
             position = positions.get(event.get("uuid", ""))
             if position is not None:
                 event[POSITION_KEY] = position
-
-
-def highest(events: list[dict[str, Any]]) -> dict[int, int]:
-    """The highest offset of each input partition among the events."""
-    marks: dict[int, int] = {}
-    for event in events:
-        position = position_of(event)
-        if position is not None and position.offset > marks.get(position.partition, -1):
-            marks[position.partition] = position.offset
-    return marks

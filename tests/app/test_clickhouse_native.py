@@ -157,3 +157,26 @@ def test_date_times_go_as_the_integers_of_their_column() -> None:
     assert _to_ticks([when], 1) == [seconds * 10**6 + 678901]
     paris = when.astimezone(dt.timezone(dt.timedelta(hours=1)))
     assert _to_ticks([paris], 1) == [seconds * 10**6 + 678901]
+
+
+@pytest.mark.integration
+def test_uuid_texts_are_stored_as_their_uuids(native: NativeClickHouse) -> None:
+    native.execute(
+        "CREATE TABLE ids (n UInt32, id UUID, maybe Nullable(UUID)) ENGINE = MergeTree ORDER BY n"
+    )
+    person = uuid.uuid4()
+    rows = [(0, str(person), None), (1, str(person).upper(), str(person)), (2, person, None)]
+    native.insert_rows("ids", ("n", "id", "maybe"), rows)
+
+    assert native.execute("SELECT n, id, maybe FROM ids ORDER BY n") == [
+        (0, person, None), (1, person, person), (2, person, None),
+    ]  # fmt: skip
+
+
+@pytest.mark.integration
+def test_a_text_that_is_no_uuid_is_refused_as_a_clickhouse_error(native: NativeClickHouse) -> None:
+    native.execute("CREATE TABLE ids (n UInt32, id UUID) ENGINE = MergeTree ORDER BY n")
+
+    with pytest.raises(ClickHouseError, match="uuid"):
+        native.insert_rows("ids", ("n", "id"), [(0, str(uuid.uuid4())), (1, "not-a-uuid")])
+    assert native.execute("SELECT count() FROM ids") == [(0,)]
