@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import signal
 import statistics
@@ -59,6 +60,9 @@ class RunResult:
     latencies_ms: list[float]
     baseline: float | None = None
     cpu: dict[str, float] | None = None  # CPU-seconds per process group during the run
+    # µs of CPU per event of the worker processes and of their sandboxes, between the
+    # first and the last stored batch: less moved by a busy machine than the rate is
+    per_event_us: dict[str, float] | None = None
 
     def line(self, name: str) -> str:
         lat = self.latencies_ms
@@ -235,6 +239,42 @@ def cpu_seconds(worker_pids: set[int]) -> dict[str, float]:
     return usage
 
 
+class CpuSampler:
+    """The CPU time of the workers and their sandboxes, sampled as the run goes, to tell
+    what a window of it cost."""
+
+    def __init__(self, worker_pids: set[int]) -> None:
+        self._pids = worker_pids
+        self.samples: list[tuple[float, dict[str, float]]] = []
+
+    async def run(self) -> None:
+        while True:
+            usage = cpu_seconds(self._pids)
+            self.samples.append((time.time(), {k: usage.get(k, 0.0) for k in GROUPS}))
+            await asyncio.sleep(CPU_SAMPLE_SECONDS)
+
+    def between(self, start: float, end: float) -> dict[str, float]:
+        """CPU-seconds per group from `start` to `end` (epoch seconds), interpolated."""
+        return {g: self._at(end, g) - self._at(start, g) for g in GROUPS}
+
+    def _at(self, when: float, group: str) -> float:
+        samples = self.samples
+        for (t0, u0), (t1, u1) in itertools.pairwise(samples):
+            if t0 <= when <= t1:
+                share = (when - t0) / (t1 - t0) if t1 > t0 else 0.0
+                return u0[group] + share * (u1[group] - u0[group])
+        return samples[-1][1][group]
+
+    @property
+    def started(self) -> float:
+        """When the first sample was taken (the CPU before it is not known)."""
+        return self.samples[0][0] if self.samples else float("inf")
+
+
+GROUPS = ("worker", "sandbox")
+CPU_SAMPLE_SECONDS = 0.25
+
+
 def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     used = {k: v - before.get(k, 0.0) for k, v in after.items()}
     return {k: v for k, v in sorted(used.items(), key=lambda kv: -kv[1]) if v >= 0.05}
@@ -287,6 +327,8 @@ async def cluster_run(args: argparse.Namespace, distinct_ids: int) -> RunResult:
             await run.start_worker()
         pids = {p.pid for p in run.processes}
         cpu_before = cpu_seconds(pids)
+        sampler = CpuSampler(pids)
+        sampling = asyncio.create_task(sampler.run())
         profiler = None
         if args.profile:
             assert run.process is not None
@@ -300,7 +342,10 @@ async def cluster_run(args: argparse.Namespace, distinct_ids: int) -> RunResult:
             await produce(bootstrap, input_topic, burst)
         else:
             count = len(prefill)
-        stored = await run.wait_for_events(count, timeout=900)
+        try:
+            stored = await run.wait_for_events(count, timeout=900)
+        finally:
+            sampling.cancel()
         # prefilled, the work was done while the worker came up: no CPU figures
         cpu = cpu_used(cpu_before, cpu_seconds(pids)) if live or args.rate else None
         if profiler is not None:
@@ -314,7 +359,12 @@ async def cluster_run(args: argparse.Namespace, distinct_ids: int) -> RunResult:
             in_first = sum(1 for created, _ in stored if created == first_stored)
             rate = (count - in_first) / (last_stored - first_stored)
             latencies = []  # a burst's latencies are its queue: see --rate
-        result = RunResult(rate=rate, latencies_ms=latencies, cpu=cpu)
+        timed_from = min(sent for _, sent in stored) if args.rate else first_stored
+        timed_from = max(timed_from, sampler.started)
+        timed = sum(1 for created, _ in stored if created > timed_from)
+        spent = sampler.between(timed_from, last_stored)
+        per_event = {g: spent[g] / timed * 1e6 for g in GROUPS} if timed else None
+        result = RunResult(rate=rate, latencies_ms=latencies, cpu=cpu, per_event_us=per_event)
     try:
         if not args.rate:
             await settle()
@@ -367,7 +417,12 @@ async def main() -> None:
             result = await cluster_run(args, distinct_ids)
             results.append(result)
             ratio = f", {result.rate / result.baseline:.2f}x passthrough" if result.baseline else ""
-            print(f"run {number}: {result.rate:,.0f} events/s{ratio}", flush=True)
+            cost = ""
+            if result.per_event_us:
+                cost = ", CPU per event: " + ", ".join(
+                    f"{g} {us:.0f} µs" for g, us in result.per_event_us.items()
+                )
+            print(f"run {number}: {result.rate:,.0f} events/s{ratio}{cost}", flush=True)
             if result.cpu:
                 shown = ", ".join(f"{k} {v:.1f}" for k, v in result.cpu.items())
                 print(f"  CPU-seconds while it ran: {shown}", flush=True)

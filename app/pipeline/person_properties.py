@@ -14,6 +14,7 @@ _INITIAL_KEYS = (
 
 
 _DERIVED_FROM = frozenset(_INITIAL_KEYS)
+_INITIAL_NAMES = {key: f"$initial_{key.removeprefix('$')}" for key in _INITIAL_KEYS}
 
 
 def with_derived_updates(properties: dict[str, Any]) -> dict[str, Any]:
@@ -27,9 +28,9 @@ def with_derived_updates(properties: dict[str, Any]) -> dict[str, Any]:
     for key in _CAMPAIGN_KEYS:
         if key in properties:
             set_[key] = properties[key]
-    for key in _INITIAL_KEYS:
+    for key, initial in _INITIAL_NAMES.items():
         if key in properties:
-            set_once[f"$initial_{key.removeprefix('$')}"] = properties[key]
+            set_once[initial] = properties[key]
     if set_:
         derived["$set"] = set_
     if set_once:
