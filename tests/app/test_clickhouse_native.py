@@ -180,3 +180,19 @@ def test_a_text_that_is_no_uuid_is_refused_as_a_clickhouse_error(native: NativeC
     with pytest.raises(ClickHouseError, match="uuid"):
         native.insert_rows("ids", ("n", "id"), [(0, str(uuid.uuid4())), (1, "not-a-uuid")])
     assert native.execute("SELECT count() FROM ids") == [(0,)]
+
+
+def test_uuid_texts_are_read_as_uuid_reads_them() -> None:
+    from app.clickhouse import _to_uuids
+
+    ident = uuid.uuid4()
+    text = str(ident)
+    converted = _to_uuids([text, text.upper(), "{" + text + "}", ident, None])
+    assert converted[:4] == [ident] * 4 and converted[4] is None
+    assert str(converted[0]) == text and hash(converted[0]) == hash(ident)
+    again = _to_uuids([text, text])
+    assert again[0] is again[1]  # one text, one parse
+    # what is no UUID stays text, for the driver to refuse: hex that `int()` or
+    # `bytes.fromhex` would bend (a sign, an underscore, a space) is not read as one
+    for bad in ("not-a-uuid", "+" + text[1:], text[:-1] + "_", text[:-3] + " 3a", text + "0"):
+        assert _to_uuids([bad]) == [bad]
