@@ -45,10 +45,13 @@ class DefinitionStore:
                 await self._load(team)
             if name not in self._events[team]:
                 new_events[(team, name[:MAX_NAME_LENGTH])] = None
-            known = self._properties[team]
             properties = event.get("properties")
-            for key, value in properties.items() if isinstance(properties, dict) else ():
-                if key not in known and (team, key) not in new_properties:
+            if not isinstance(properties, dict):
+                continue
+            # the keys' set difference in C: most events define nothing new
+            for key in properties.keys() - self._properties[team]:
+                if (team, key) not in new_properties:
+                    value = properties[key]
                     numerical = isinstance(value, int | float) and not isinstance(value, bool)
                     new_properties[(team, key[:MAX_NAME_LENGTH])] = numerical
         if new_events or new_properties:
