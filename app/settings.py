@@ -84,6 +84,12 @@ class Settings(BaseSettings):
         "topic of their own; the stages between two breaks run in one agent, with no topic "
         "between them (empty: the whole chain in one agent)",
     )
+    PIPELINE_IN_FLIGHT: int = Field(
+        2,
+        ge=1,
+        description="batches of one partition an agent works on at once, each stage taking "
+        "them in order (1: one batch at a time)",
+    )
     KAFKA_PRODUCER_MAX_QUEUE_SIZE: int = Field(
         5000,
         ge=1,

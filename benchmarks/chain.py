@@ -360,10 +360,13 @@ async def cluster_run(args: argparse.Namespace, distinct_ids: int) -> RunResult:
             rate = (count - in_first) / (last_stored - first_stored)
             latencies = []  # a burst's latencies are its queue: see --rate
         timed_from = min(sent for _, sent in stored) if args.rate else first_stored
-        timed_from = max(timed_from, sampler.started)
         timed = sum(1 for created, _ in stored if created > timed_from)
-        spent = sampler.between(timed_from, last_stored)
-        per_event = {g: spent[g] / timed * 1e6 for g in GROUPS} if timed else None
+        per_event = None
+        # only when sampling began before the timed window (a queued burst can start
+        # being stored before the worker's first sample)
+        if timed and sampler.started <= timed_from:
+            spent = sampler.between(timed_from, last_stored)
+            per_event = {g: spent[g] / timed * 1e6 for g in GROUPS}
         result = RunResult(rate=rate, latencies_ms=latencies, cpu=cpu, per_event_us=per_event)
     try:
         if not args.rate:

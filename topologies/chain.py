@@ -13,6 +13,7 @@ stage's agent would.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faust.types import AgentT, TopicT
@@ -23,6 +24,7 @@ from app.pipeline.plugins import run_overflow_plugins
 from app.pipeline.retries import run_with_retries
 from app.pipeline.stages import run_after, run_between, run_parse, run_stages
 from app.pipeline.telemetry import consumer_lag, record_stage
+from app.pipeline.turns import InFlight, Turn
 from topologies.forwarding import send_output
 from topologies.resources import context
 from topologies.topics import (
@@ -43,6 +45,8 @@ TOPICS: dict[str, TopicT] = {
     "exports": written_topic,
 }
 BREAKS = settings.pipeline_breaks
+SEND = "send"  # a batch's last step: its output sent on, its message acknowledged
+OVERFLOW = "plugins_overflow"
 
 
 def _merge(first: StageOutput, then: StageOutput) -> StageOutput:
@@ -57,14 +61,44 @@ def _merge(first: StageOutput, then: StageOutput) -> StageOutput:
 async def parse(stream: Any) -> None:
     ctx = await context()
     names, target = run_between(None, BREAKS)
-    async for message in stream.events():
+
+    async def handle(message: Any, turn: Turn) -> None:
         carried = tracing.from_batch(message.headers) if tracing.enabled else None
         parsed, traces = run_parse(message.value.messages, message.value.positions, carried)
-        out = _merge(parsed, await run_stages(ctx, names, parsed.events, traces))
-        await send_output(
-            _topic(target), out, message.message.partition, plugins_overflow_topic, traces
-        )
-        _note_lag(message)
+        out = _merge(parsed, await run_stages(ctx, names, parsed.events, traces, turn))
+        await _send_on(message, turn, target, out, traces)
+
+    await _each_batch(stream, [*names, SEND], handle)
+
+
+async def _each_batch(
+    stream: Any, steps: list[str], handle: Callable[[Any, Turn], Awaitable[None]]
+) -> None:
+    """`handle` each message of the agent's partition, up to `PIPELINE_IN_FLIGHT` at once,
+    in order through `steps` (`app.pipeline.turns`); each acknowledges its message once
+    it is sent on, so the partition's committed offset never passes a batch not done."""
+    in_flight = InFlight(steps, handle, settings.PIPELINE_IN_FLIGHT)
+    try:
+        async for message in stream.noack().events():
+            await in_flight.add(message)
+        await in_flight.drain()
+    finally:
+        in_flight.cancel()
+
+
+async def _send_on(
+    message: Any,
+    turn: Turn,
+    target: str | None,
+    out: StageOutput,
+    traces: tracing.Traces | None,
+    overflow: TopicT | None = plugins_overflow_topic,
+) -> None:
+    """The batch's output to the next topic in its turn, then its message acknowledged."""
+    await turn.enter(SEND)
+    await send_output(_topic(target), out, message.message.partition, overflow, traces)
+    message.ack()
+    _note_lag(message)
 
 
 def _note_lag(message: Any) -> None:
@@ -85,13 +119,13 @@ def stage_agent(stage: str) -> AgentT[Any]:
 
     async def run(stream: Any) -> None:
         ctx = await context()
-        async for message in stream.events():
+
+        async def handle(message: Any, turn: Turn) -> None:
             traces = tracing.from_batch(message.headers) if tracing.enabled else None
-            out = await run_stages(ctx, names, message.value.events, traces)
-            await send_output(
-                _topic(target), out, message.message.partition, plugins_overflow_topic, traces
-            )
-            _note_lag(message)
+            out = await run_stages(ctx, names, message.value.events, traces, turn)
+            await _send_on(message, turn, target, out, traces)
+
+        await _each_batch(stream, [*names, SEND], handle)
 
     return app.agent(TOPICS[stage], name=f"topologies.chain.{stage}", isolated_partitions=True)(run)
 
@@ -103,16 +137,20 @@ async def plugins_overflow(stream: Any) -> None:
     """A slow team's events, at their plugins' pace, beside the main chain."""
     ctx = await context()
     names, target = run_after("plugins", BREAKS)
-    async for message in stream.events():
+
+    async def handle(message: Any, turn: Turn) -> None:
         started, events = time.perf_counter(), message.value.events
+        await turn.enter(OVERFLOW)
         ran = await run_with_retries(
-            "plugins_overflow", lambda batch: run_overflow_plugins(ctx, batch), events
+            OVERFLOW, lambda batch: run_overflow_plugins(ctx, batch), events
         )
-        record_stage("plugins_overflow", len(events), ran, time.perf_counter() - started)
+        turn.leave(OVERFLOW)
+        record_stage(OVERFLOW, len(events), ran, time.perf_counter() - started)
         traces = tracing.from_batch(message.headers) if tracing.enabled else None
-        out = _merge(ran, await run_stages(ctx, names, ran.events, traces))
-        await send_output(_topic(target), out, message.message.partition, traces=traces)
-        _note_lag(message)
+        out = _merge(ran, await run_stages(ctx, names, ran.events, traces, turn))
+        await _send_on(message, turn, target, out, traces, overflow=None)
+
+    await _each_batch(stream, [OVERFLOW, *names, SEND], handle)
 
 
 plugins = stage_agent("plugins")

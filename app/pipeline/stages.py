@@ -24,6 +24,7 @@ from app.pipeline.plugins import run_plugins
 from app.pipeline.positions import position_of
 from app.pipeline.retries import run_with_retries
 from app.pipeline.telemetry import record_stage
+from app.pipeline.turns import Turn
 from app.pipeline.write import write_events
 
 Stage = Callable[[PipelineContext, list[dict[str, Any]]], Awaitable[StageOutput]]
@@ -88,14 +89,20 @@ async def run_stages(
     names: list[str],
     events: list[dict[str, Any]],
     traces: tracing.Traces | None = None,
+    turn: Turn | None = None,
 ) -> StageOutput:
     """`events` through the stages `names` in order, each with its retries: what the last
     one handed on, the dead letters of all, and what the plugins stage overflowed.
-    `traces`: the traced events' contexts, for their spans."""
+    `traces`: the traced events' contexts, for their spans; `turn`: the batch's place in
+    each stage among its partition's batches in flight (`app.pipeline.turns`)."""
     total = StageOutput(events=events)
     for name in names:
         if not total.events:
-            break
+            if turn is not None:
+                turn.leave(name)
+            continue
+        if turn is not None:
+            await turn.enter(name)
         stage = _BY_NAME[name]
         started, received = time.perf_counter(), len(total.events)
         started_ns = time.time_ns()
@@ -105,6 +112,8 @@ async def run_stages(
             tracing.record_stage(name, received, traces, started_ns, time.time_ns())
             if len(out.events) != received:  # the next stage's spans are for what it gets
                 tracing.keep_only(traces, [*out.events, *out.overflow])
+        if turn is not None:
+            turn.leave(name)
         total.events = out.events
         total.dead_letters.extend(out.dead_letters)
         total.overflow.extend(out.overflow)
