@@ -7,7 +7,9 @@ before exports: parse's agent runs parse, plugins, persons and write, and the to
 plugins, persons and write carry only what is sent there on purpose (a replayed dead
 letter, a batch from a worker with other breaks). A slow team's events go to the
 overflow topic, whose agent runs their plugins and then the same stages as the plugins
-stage's agent would.
+stage's agent would. Each agent works on up to `PIPELINE_IN_FLIGHT` batches of a
+partition at once, every stage taking them in order (`app.pipeline.turns`), and
+acknowledges each message after its own output is sent on.
 """
 
 from __future__ import annotations
