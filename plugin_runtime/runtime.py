@@ -131,10 +131,17 @@ class PluginRuntime:
         """Run `work` (requests to the team's sandbox) on a plugin thread, one at a time
         per team. A team's sandbox answers one request at a time anyway; waiting for
         the turn here, not on a thread, keeps a slow team to one thread, and the other
-        threads for the other teams."""
+        threads for the other teams.
+
+        The storage writes of chain and deliver requests are held when the request
+        ends and stored after the team's turn: the team's next request runs meanwhile
+        (and reads them), instead of its sandbox waiting on the database."""
         turn = self._turns.setdefault(team_id, asyncio.Lock())
-        async with turn:
-            return await self._executor.run(work)
+        try:
+            async with turn:
+                return await self._executor.run(work)
+        finally:
+            await self._executor.run(self.backends.storage.write_held)
 
     def sandbox(self, team_id: int) -> SandboxTeam:
         """The team's sandbox (its process starts with the first request)."""

@@ -103,9 +103,10 @@ class SandboxTeam:
         self._storage = backends.storage
         self.recycle_bytes = RECYCLE_BASE_BYTES + 2 * limits.memory_bytes
 
-    def request(self, message: dict[str, Any]) -> Any:
+    def request(self, message: dict[str, Any], *, hold_writes: bool = False) -> Any:
         """One request to the team's process; storage writes of its calls are stored
-        together when it ends. Raises the plugin's error or SandboxCrashed.
+        together when it ends (with `hold_writes`, by the storage's next `write_held`).
+        Raises the plugin's error or SandboxCrashed.
 
         A process that has come to hold more than `recycle_bytes` (plugin state kept in
         globals across calls) is ended after the request; the next one starts fresh and
@@ -114,7 +115,7 @@ class SandboxTeam:
             self._pool.using(self)
         started, culprit = time.monotonic(), None
         try:
-            with self._storage.batch():
+            with self._storage.batch(hold=hold_writes):
                 return self.process.request(message, self._server)
         except SandboxCrashed as crash:
             culprit = crash.plugin_config_id
@@ -187,7 +188,9 @@ class SandboxTeam:
     def chain(
         self, instances: Sequence[SandboxedInstance], events: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
-        kept = self.request({"op": "chain", "ids": _ids(instances), "events": events})
+        kept = self.request(
+            {"op": "chain", "ids": _ids(instances), "events": events}, hold_writes=True
+        )
         if type(kept) is not list or any(type(e) is not dict for e in kept):
             raise protocol.ProtocolError("a chain answer that is not a list of events")
         for event in kept:
@@ -196,7 +199,7 @@ class SandboxTeam:
         return kept
 
     def deliver(self, instances: Sequence[SandboxedInstance], events: list[dict[str, Any]]) -> None:
-        self.request({"op": "deliver", "ids": _ids(instances), "events": events})
+        self.request({"op": "deliver", "ids": _ids(instances), "events": events}, hold_writes=True)
 
     def close(self) -> None:
         self.members.clear()

@@ -49,9 +49,16 @@ class StorageBackend(Protocol):
         included); asked only when the config nears its bound."""
         ...
 
-    def batch(self) -> AbstractContextManager[None]:
+    def batch(self, *, hold: bool = False) -> AbstractContextManager[None]:
         """A scope (on the calling thread) whose writes are stored together when it ends;
-        reads inside it see them. The runtime opens one per batch of plugin calls."""
+        reads inside it see them. The runtime opens one per batch of plugin calls. With
+        `hold`, they are stored by the next `write_held` instead (reads see them until
+        then), so the scope's end does not wait on the database."""
+        ...
+
+    def write_held(self) -> None:
+        """Store the writes of the scopes that ended with `hold`, in the order they
+        were made."""
         ...
 
 

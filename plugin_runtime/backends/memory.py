@@ -175,9 +175,12 @@ class MemoryStorage:
         with self._lock:
             return sum(len(k) + len(v) for (c, k), v in self._rows.items() if c == plugin_config_id)
 
-    def batch(self) -> AbstractContextManager[None]:
-        # writes land in the dict at once: nothing to gather
+    def batch(self, *, hold: bool = False) -> AbstractContextManager[None]:
+        # writes land in the dict at once: nothing to gather, nothing to hold
         return nullcontext()
+
+    def write_held(self) -> None:
+        return None
 
     def rows(self, plugin_config_id: int) -> dict[str, str]:
         with self._lock:

@@ -126,9 +126,12 @@ class RemoteStorage:
         raise PermissionError("a sandbox does not measure storage")
 
     @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self, *, hold: bool = False) -> Iterator[None]:
         # the worker holds the batch scope around the whole request
         yield
+
+    def write_held(self) -> None:
+        return None  # the worker stores them
 
 
 class RemoteLogs:

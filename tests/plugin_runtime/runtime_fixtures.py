@@ -6,7 +6,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
-from plugin_runtime.backends import HttpClient, RuntimeBackends
+from plugin_runtime.backends import HttpClient, RuntimeBackends, StorageBackend
 from plugin_runtime.backends.http_fixtures import HttpFixtures
 from plugin_runtime.backends.memory import (
     MemoryCache,
@@ -66,7 +66,7 @@ class Harnessed:
     runtime: PluginRuntime
     backends: RuntimeBackends
     cache: MemoryCache
-    storage: MemoryStorage
+    storage: Any  # MemoryStorage unless a test gave its own
     logs: MemoryLogSink
     jobs: MemoryJobQueue
     captures: MemoryCaptureSink
@@ -85,8 +85,10 @@ def make_runtime(
     http: HttpClient | None = None,
     threads: int = 2,
     limits: Limits | None = None,
+    storage: StorageBackend | None = None,
 ) -> Harnessed:
-    cache, storage, logs = MemoryCache(), MemoryStorage(), MemoryLogSink()
+    cache, logs = MemoryCache(), MemoryLogSink()
+    storage = MemoryStorage() if storage is None else storage
     jobs, captures, errors, http_client = (
         MemoryJobQueue(),
         MemoryCaptureSink(),

@@ -73,6 +73,66 @@ def test_storage_batch_is_written_even_when_the_scope_raises(engine):
     assert storage.get(config, "kept") == "1"
 
 
+def test_a_held_batch_is_read_at_once_and_stored_by_write_held(engine):
+    storage, config = SqlStorage(engine), _config_id()
+    storage.set(config, "gone", '"old"')
+    outside = SqlStorage(engine)  # what the table holds
+    with storage.batch(hold=True):
+        storage.set(config, "a", "1")
+        storage.delete(config, "gone")
+    # held: this storage's readers (the team's next request) see the writes ...
+    assert storage.get(config, "a") == "1" and storage.get(config, "gone") is None
+    # ... the table not yet
+    assert outside.get(config, "a") is None and outside.get(config, "gone") == '"old"'
+    storage.write_held()
+    assert outside.get(config, "a") == "1" and outside.get(config, "gone") is None
+
+
+def test_held_batches_land_in_the_order_they_were_written(engine):
+    storage, config = SqlStorage(engine), _config_id()
+    outside = SqlStorage(engine)
+    with storage.batch(hold=True):
+        storage.set(config, "k", "1")
+        storage.set(config, "only-first", "1")
+    with storage.batch(hold=True):
+        storage.set(config, "k", "2")
+    assert storage.get(config, "k") == "2"  # the newest held write
+    # a write that does not hold goes after what is held, never under it
+    with storage.batch():
+        storage.set(config, "k", "3")
+    assert outside.get(config, "k") == "3" and outside.get(config, "only-first") == "1"
+    with storage.batch(hold=True):
+        storage.set(config, "k", "4")
+    storage.set(config, "k", "5")  # a single write outside a batch, too
+    storage.write_held()
+    assert outside.get(config, "k") == "5"
+
+
+def test_a_held_batch_that_fails_to_store_stays_held(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path}/held.db")
+    metadata.create_all(engine)
+    storage, config = SqlStorage(engine), _config_id()
+    with storage.batch(hold=True):
+        storage.set(config, "k", "1")
+    with engine.begin() as conn:  # the table goes away for a while
+        conn.exec_driver_sql("ALTER TABLE plugin_storage RENAME TO away")
+    with pytest.raises(Exception, match="plugin_storage"):
+        storage.write_held()
+    assert storage.get(config, "k") == "1"  # still read, still to be stored
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE away RENAME TO plugin_storage")
+    storage.write_held()
+    assert SqlStorage(engine).get(config, "k") == "1"
+    engine.dispose()
+
+
+def test_usage_counts_held_writes(engine):
+    storage, config = SqlStorage(engine), _config_id()
+    with storage.batch(hold=True):
+        storage.set(config, "abc", "12345")
+    assert storage.usage(config) == len("abc") + len("12345")
+
+
 def _entry(config: int, message: str, level: str = "info") -> LogEntry:
     return LogEntry(
         team_id=2,
