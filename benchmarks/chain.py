@@ -18,6 +18,11 @@ the machine with the producer. `--live` (implied by `--profile` and `--workers`)
 while the worker runs instead, and adds the CPU-seconds each process used. `--rate`
 paces the producer (events/s for `--duration` seconds) and reports p50/p99/max
 produce-to-stored latency under that steady load.
+
+Before the chain and before the passthrough it waits for the machine to be quiet (the
+broker deletes a finished run's topics for half a minute). Each run line gives the
+workers' and their sandboxes' CPU per event over the timed window, when the sampling
+(every 0.25 s, from /proc) covered all of it.
 """
 
 from __future__ import annotations
