@@ -104,12 +104,19 @@ class SqlStorage:
         """`pending` stored after every held scope, in one transaction."""
         with self._writing:
             with self._held_lock:
-                writes: dict[tuple[int, str], str | None] = {}
+                held: dict[tuple[int, str], str | None] = {}
                 count = len(self._held)
                 for scope in self._held:
-                    writes.update(scope)  # a later write of a key wins
-            writes.update(pending)
-            self._write(writes)  # raising, the held scopes stay for the next writer
+                    held.update(scope)  # a later write of a key wins
+            try:
+                self._write({**held, **pending})
+            except BaseException:
+                # kept for the next writer, as one scope: each held scope's request
+                # waits for its own write, and a batch retried while the database is
+                # away holds its keys once, however many times it ran
+                with self._held_lock:
+                    self._held[:count] = [held] if held else []
+                raise
             if count:
                 with self._held_lock:
                     del self._held[:count]
