@@ -93,7 +93,6 @@ class PluginRuntime:
         self._ticker: asyncio.Task[None] | None = None
         self.budgets = Budgets(budget, on_change=self._budget_changed)
         self._writes: set[asyncio.Future[None]] = set()
-        self._turns: dict[int, asyncio.Lock] = {}
         telemetry.watch(self)
 
     # -- loading -------------------------------------------------------------------
@@ -129,19 +128,21 @@ class PluginRuntime:
 
     async def _in_sandbox(self, team_id: int, work: Callable[[], T]) -> T:
         """Run `work` (requests to the team's sandbox) on a plugin thread, one at a time
-        per team. A team's sandbox answers one request at a time anyway; waiting for
-        the turn here, not on a thread, keeps a slow team to one thread, and the other
-        threads for the other teams.
+        per team (`PluginExecutor.run_in_turn`). A team's sandbox answers one request at
+        a time anyway; its queued requests wait without a thread, so a slow team holds
+        one thread and leaves the others to the other teams, and that thread runs them
+        back to back.
 
         The storage writes of chain and deliver requests are held when the request
         ends and stored after the team's turn: the team's next request runs meanwhile
         (and reads them), instead of its sandbox waiting on the database."""
-        turn = self._turns.setdefault(team_id, asyncio.Lock())
         try:
-            async with turn:
-                return await self._executor.run(work)
+            return await self._executor.run_in_turn(team_id, work)
         finally:
-            await self._executor.run(self.backends.storage.write_held)
+            # nothing held: this request's writes (if any) are stored already, and a
+            # request that wrote nothing (most `process_event`s) skips a thread hop
+            if self.backends.storage.holding():
+                await self._executor.run(self.backends.storage.write_held)
 
     def sandbox(self, team_id: int) -> SandboxTeam:
         """The team's sandbox (its process starts with the first request)."""

@@ -61,6 +61,11 @@ class StorageBackend(Protocol):
         were made."""
         ...
 
+    def holding(self) -> bool:
+        """Whether writes are held and not yet stored (a scope that ended with `hold`
+        and found this false has had its writes stored)."""
+        ...
+
 
 @dataclass(frozen=True)
 class LogEntry:

@@ -182,6 +182,9 @@ class MemoryStorage:
     def write_held(self) -> None:
         return None
 
+    def holding(self) -> bool:
+        return False
+
     def rows(self, plugin_config_id: int) -> dict[str, str]:
         with self._lock:
             return {k: v for (c, k), v in self._rows.items() if c == plugin_config_id}

@@ -100,6 +100,11 @@ class SqlStorage:
         """Store the writes of every scope that ended with `hold`, oldest first."""
         self._write_in_order({})
 
+    def holding(self) -> bool:
+        # a scope leaves `_held` only once it is stored
+        with self._held_lock:
+            return bool(self._held)
+
     def _write_in_order(self, pending: dict[tuple[int, str], str | None]) -> None:
         """`pending` stored after every held scope, in one transaction."""
         with self._writing:

@@ -133,6 +133,9 @@ class RemoteStorage:
     def write_held(self) -> None:
         return None  # the worker stores them
 
+    def holding(self) -> bool:
+        return False
+
 
 class RemoteLogs:
     def __init__(self, channel: Channel) -> None:

@@ -84,8 +84,13 @@ def test_a_held_batch_is_read_at_once_and_stored_by_write_held(engine):
     assert storage.get(config, "a") == "1" and storage.get(config, "gone") is None
     # ... the table not yet
     assert outside.get(config, "a") is None and outside.get(config, "gone") == '"old"'
+    assert storage.holding()
     storage.write_held()
     assert outside.get(config, "a") == "1" and outside.get(config, "gone") is None
+    assert not storage.holding()
+    with storage.batch(hold=True):
+        storage.get(config, "a")  # a scope that wrote nothing holds nothing
+    assert not storage.holding()
 
 
 def test_held_batches_land_in_the_order_they_were_written(engine):
@@ -118,6 +123,7 @@ def test_a_held_batch_that_fails_to_store_stays_held(tmp_path):
         conn.exec_driver_sql("ALTER TABLE plugin_storage RENAME TO away")
     with pytest.raises(Exception, match="plugin_storage"):
         storage.write_held()
+    assert storage.holding()  # not stored: still held
     for attempt in range(3):  # the batch is retried while the table is away
         with storage.batch(hold=True):
             storage.set(config, "k", str(attempt + 1))
