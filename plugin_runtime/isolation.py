@@ -38,10 +38,11 @@ class PluginExecutor:
         """Run `work()` on a plugin thread once the works handed over before it with the
         same `key` have run, one at a time, and return its result.
 
-        The thread that ran one runs the key's next at once: between two works of a key
-        there is no trip through the event loop, which, busy with other stages, took
-        about 30 ms per request to come back and start the next one (the key's process
-        idle meanwhile). A key with works queued holds one thread, not more. A work
+        The thread that ran one hands the key's next to the pool itself: between two
+        works of a key there is no trip through the event loop, which, busy with other
+        stages, took about 30 ms per request to come back and start the next one (the
+        key's process idle meanwhile). Each work is one job of the pool, behind what was
+        handed to it before, so a busy key never keeps the pool from other work. A work
         whose caller stopped waiting before it started is not run."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
@@ -52,25 +53,36 @@ class PluginExecutor:
                 queue = self._turns[key] = deque()
             queue.append((work, future, loop))
         if idle:
-            self._pool.submit(self._serve_turns, key)
+            self._pool.submit(self._serve_turn, key)
         return await future
 
-    def _serve_turns(self, key: Hashable) -> None:
+    def _serve_turn(self, key: Hashable) -> None:
+        """Run the key's next work, then hand the one after it to the pool (a key stays
+        in `_turns` while one of its works runs, so a work handed over meanwhile waits)."""
         while True:
             with self._turns_lock:
                 queue = self._turns[key]
+                while queue and queue[0][1].cancelled():  # its caller was cancelled
+                    queue.popleft()
                 if not queue:
                     del self._turns[key]
                     return
                 work, future, loop = queue.popleft()
-            if future.cancelled():  # its caller was cancelled while it waited
-                continue
             try:
                 result = work()
             except BaseException as exc:  # the caller's to handle, as with `run`
                 loop.call_soon_threadsafe(_settle, future, None, exc)
             else:
                 loop.call_soon_threadsafe(_settle, future, result, None)
+            with self._turns_lock:
+                if not self._turns[key]:
+                    del self._turns[key]
+                    return
+            try:
+                self._pool.submit(self._serve_turn, key)
+                return
+            except RuntimeError:  # the pool is shutting down: the rest run here
+                continue
 
     def close(self) -> None:
         """Stop taking work; work already handed over finishes first."""
