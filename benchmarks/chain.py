@@ -5,6 +5,7 @@ passthrough in the same run.
     .venv/bin/python benchmarks/chain.py [--events 50000] [--runs 3] [--mode cluster|dev|both]
     .venv/bin/python benchmarks/chain.py --new-persons          # a new person per event
     .venv/bin/python benchmarks/chain.py --rate 5000 --duration 30   # steady load
+    .venv/bin/python benchmarks/chain.py --at-half             # a burst, then half its rate
     .venv/bin/python benchmarks/chain.py --workers 2            # two worker processes
     .venv/bin/python benchmarks/chain.py --live                 # produce while it runs
     .venv/bin/python benchmarks/chain.py --profile /tmp/worker.txt   # py-spy, per stage
@@ -425,6 +426,12 @@ async def main() -> None:
     parser.add_argument("--rate", type=int, help="steady load: events/s for --duration seconds")
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument(
+        "--at-half",
+        action="store_true",
+        help="a burst of --events first, then a steady load at half its rate for --duration "
+        "seconds (in one go, so both figures are of the machine in the same state)",
+    )
+    parser.add_argument(
         "--live",
         action="store_true",
         help="produce the burst while the worker runs (and measure its CPU) instead of "
@@ -434,52 +441,72 @@ async def main() -> None:
         "--profile", help="py-spy the worker into this file, print per stage (implies --live)"
     )
     args = parser.parse_args()
-    distinct_ids = args.events if args.new_persons else args.distinct_ids
-    if args.rate:
-        distinct_ids = args.rate * int(args.duration) if args.new_persons else distinct_ids
-    persons = "a new person per event" if distinct_ids >= args.events else f"{distinct_ids} ids"
-
+    if args.at_half:
+        args.rate = None  # found from the burst
     dev_rate = (
-        await embedded_rate(args.events, distinct_ids) if args.mode in ("dev", "both") else None
+        await embedded_rate(args.events, _distinct_ids(args))
+        if args.mode in ("dev", "both")
+        else None
     )
-    results = []
+    results: list[tuple[str, RunResult]] = []
     if args.mode != "dev":
-        for number in range(1, args.runs + 1):
-            result = await cluster_run(args, distinct_ids)
-            results.append(result)
-            ratio = f", {result.rate / result.baseline:.2f}x passthrough" if result.baseline else ""
-            cost = ""
-            if result.per_event_us:
-                cost = ", CPU per event: " + ", ".join(
-                    f"{g} {us:.0f} µs" for g, us in result.per_event_us.items()
-                )
-            print(f"run {number}: {result.rate:,.0f} events/s{ratio}{cost}", flush=True)
-            if result.cpu:
-                shown = ", ".join(f"{k} {v:.1f}" for k, v in result.cpu.items())
-                print(f"  CPU-seconds while it ran: {shown}", flush=True)
+        for _ in range(args.runs):
+            results.append(await _cluster_run_printed(args, len(results) + 1))
+        if args.at_half:
+            args.rate = max(1, int(results[-1][1].rate / 2))
+            results.append(await _cluster_run_printed(args, len(results) + 1))
 
     print()
     print(f"{'pipeline':<46}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+    for number, (label, result) in enumerate(results, 1):
+        print(result.line(f"chain #{number} ({label})"))
+        if result.baseline is not None:
+            print(f"{'  bare aiokafka+orjson passthrough':<46}{result.baseline:>10,.0f}")
+    if dev_rate is not None:
+        print(f"{'embedded chain (dev mode, 1 plugin)':<46}{dev_rate:>10,.0f}")
+    ratios = [r.rate / r.baseline for _, r in results if r.baseline]
+    if ratios:
+        shown = ", ".join(f"{x:.2f}x" for x in ratios)
+        print(f"\nchain / passthrough = {shown}  (aim: >= 0.25x, >= 10,000 events/s)")
+    if args.at_half:
+        paced = results[-1][1]
+        p99 = percentile(paced.latencies_ms, 0.99)
+        print(f"p99 at half the burst rate ({args.rate:,}/s): {p99:,.0f} ms  (aim: < 1,000 ms)")
+    if args.profile:
+        last = results[-1][1] if results else None
+        events = args.events if not args.rate else None
+        print_stage_profile(args.profile, events, last.cpu if last else None)
+
+
+def _distinct_ids(args: argparse.Namespace) -> int:
+    """The distinct ids the events cycle: with --new-persons, one per event."""
+    if not args.new_persons:
+        return int(args.distinct_ids)
+    return int(args.rate * args.duration) if args.rate else int(args.events)
+
+
+async def _cluster_run_printed(args: argparse.Namespace, number: int) -> tuple[str, RunResult]:
+    """One cluster run with its line printed as it ends; with the label of its table row."""
+    distinct_ids = _distinct_ids(args)
+    result = await cluster_run(args, distinct_ids)
+    ratio = f", {result.rate / result.baseline:.2f}x passthrough" if result.baseline else ""
+    cost = ""
+    if result.per_event_us:
+        cost = ", CPU per event: " + ", ".join(
+            f"{g} {us:.0f} µs" for g, us in result.per_event_us.items()
+        )
+    print(f"run {number}: {result.rate:,.0f} events/s{ratio}{cost}", flush=True)
+    if result.cpu:
+        shown = ", ".join(f"{k} {v:.1f}" for k, v in result.cpu.items())
+        print(f"  CPU-seconds while it ran: {shown}", flush=True)
     workers = f"{args.workers} worker{'s' if args.workers > 1 else ''}"
     load = (
         f"paced {args.rate:,}/s"
         if args.rate
         else f"{args.events:,} {'live' if is_live(args) else 'queued'}"
     )
-    for number, result in enumerate(results, 1):
-        print(result.line(f"chain #{number} ({workers}, {load}, {persons})"))
-        if result.baseline is not None:
-            print(f"{'  bare aiokafka+orjson passthrough':<46}{result.baseline:>10,.0f}")
-    if dev_rate is not None:
-        print(f"{'embedded chain (dev mode, 1 plugin)':<46}{dev_rate:>10,.0f}")
-    ratios = [r.rate / r.baseline for r in results if r.baseline]
-    if ratios:
-        shown = ", ".join(f"{x:.2f}x" for x in ratios)
-        print(f"\nchain / passthrough = {shown}  (aim: >= 0.25x, >= 10,000 events/s)")
-    if args.profile:
-        last = results[-1] if results else None
-        events = args.events if not args.rate else None
-        print_stage_profile(args.profile, events, last.cpu if last else None)
+    persons = "a new person per event" if args.new_persons else f"{distinct_ids} ids"
+    return f"{workers}, {load}, {persons}", result
 
 
 if __name__ == "__main__":
