@@ -106,6 +106,7 @@ async def produce_paced(
     await producer.start()
     partitions = sorted(await producer.partitions_for(topic))
     partitioner = DefaultPartitioner()
+    partition_of: dict[bytes, int] = {}
     sent = 0
     try:
         started = time.monotonic()
@@ -116,7 +117,9 @@ async def produce_paced(
                 key, value = capture_message(
                     team_id=team_id, distinct_id=f"user-{i % distinct_ids}", index=i
                 )
-                partition = partitioner(key, partitions, partitions)
+                partition = partition_of.get(key)
+                if partition is None:  # murmur2 in Python: once per distinct id
+                    partition = partition_of[key] = partitioner(key, partitions, partitions)
                 if partition not in batches:
                     batches[partition] = producer.create_batch()
                 batch = batches[partition]
