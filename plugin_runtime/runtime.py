@@ -130,8 +130,9 @@ class PluginRuntime:
         """Run `work` (requests to the team's sandbox) on a plugin thread, one at a time
         per team (`PluginExecutor.run_in_turn`). A team's sandbox answers one request at
         a time anyway; its queued requests wait without a thread, so a slow team holds
-        one thread and leaves the others to the other teams, and that thread runs them
-        back to back.
+        one thread at a time and leaves the others to the other teams, and each starts
+        as soon as the one before it ends (handed on by the plugin thread, not through
+        the event loop).
 
         The storage writes of chain and deliver requests are held when the request
         ends and stored after the team's turn: the team's next request runs meanwhile
