@@ -141,8 +141,9 @@ async def plugins_overflow(stream: Any) -> None:
     names, target = run_after("plugins", BREAKS)
 
     async def handle(message: Any, turn: Turn) -> None:
-        started, events = time.perf_counter(), message.value.events
+        events = message.value.events
         await turn.enter(OVERFLOW)
+        started = time.perf_counter()  # the stage's time, not the wait for its turn
         ran = await run_with_retries(
             OVERFLOW, lambda batch: run_overflow_plugins(ctx, batch), events
         )
