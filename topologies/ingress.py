@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Iterator
 from typing import Any
 
@@ -32,7 +31,7 @@ from topologies.topics import app, parse_topic, settings
 
 log = logging.getLogger(__name__)
 
-POLL_TIMEOUT_MS = 100  # how long one poll waits for messages
+POLL_TIMEOUT_MS = 100  # how long one poll waits for what a fetch brought
 OVERSIZED_KEPT_CHARS = 10_000  # of a message too large to forward, kept in its dead letter
 INGRESS_GROUP = f"{APP_ID}-ingestion"
 
@@ -117,23 +116,6 @@ def _trace_header(part: list[Received], parents: dict[int, str]) -> list[tuple[s
     return tracing.batch_header({str(o): parents[o] for o in offsets if o in parents})
 
 
-async def _fill(consumer: Any) -> dict[TopicPartition, list[Any]]:
-    """What the input offers, gathered for up to KAFKA_FLUSH_FREQUENCY_MS after the first
-    message or until a batch per partition is full. Under a light load `getmany` answers
-    with a message or two at a time, and every later stage pays per batch: without the
-    wait, 200 events/s made some 200 batches/s and the chain fell seconds behind."""
-    polled: dict[TopicPartition, list[Any]] = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS)
-    if not polled:
-        return polled
-    full = settings.KAFKA_PRODUCER_MAX_QUEUE_SIZE
-    deadline = time.monotonic() + settings.KAFKA_FLUSH_FREQUENCY_MS / 1000
-    while (left := deadline - time.monotonic()) > 0 and all(len(r) < full for r in polled.values()):
-        more = await consumer.getmany(timeout_ms=max(1, int(left * 1000)), max_records=full)
-        for tp, records in more.items():
-            polled.setdefault(tp, []).extend(records)
-    return polled
-
-
 @app.task
 async def ingest_capture_messages() -> None:
     consumer = aiokafka_consumer(
@@ -145,11 +127,19 @@ async def ingest_capture_messages() -> None:
         session_timeout_ms=10_000,
         heartbeat_interval_ms=3_000,
         max_poll_records=settings.KAFKA_PRODUCER_MAX_QUEUE_SIZE * settings.KAFKA_PARTITIONS,
+        # the broker holds each fetch until a batch's worth of bytes waits (over the
+        # partitions) or KAFKA_FLUSH_FREQUENCY_MS is up. Answering at once, it gave a
+        # message or two per fetch under a light load, and every later stage pays per
+        # batch (200 events/s made some 200 batches/s and the chain fell seconds behind);
+        # gathering in the worker instead cost a round trip per message meanwhile
+        fetch_min_bytes=settings.KAFKA_MAX_MESSAGE_BATCH_SIZE,
+        fetch_max_wait_ms=settings.KAFKA_FLUSH_FREQUENCY_MS,
+        request_timeout_ms=settings.KAFKA_FLUSH_FREQUENCY_MS + 40_000,  # past the wait
     )
     await consumer.start()
     try:
         while True:
-            polled = await _fill(consumer)
+            polled = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS)
             if not polled:
                 continue
             deliveries = []
