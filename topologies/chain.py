@@ -9,7 +9,9 @@ letter, a batch from a worker with other breaks). A slow team's events go to the
 overflow topic, whose agent runs their plugins and then the same stages as the plugins
 stage's agent would. Each agent works on up to `PIPELINE_IN_FLIGHT` batches of a
 partition at once, every stage taking them in order (`app.pipeline.turns`), and
-acknowledges each message after its own output is sent on.
+acknowledges each message after its own output is sent on. Messages that queued up while
+those were in flight go through together as one batch (`Backlog`), up to the size of one
+full message.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from app.pipeline.plugins import run_overflow_plugins
 from app.pipeline.retries import run_with_retries
 from app.pipeline.stages import run_after, run_between, run_parse, run_stages
 from app.pipeline.telemetry import consumer_lag, record_stage
-from app.pipeline.turns import InFlight, Turn
+from app.pipeline.turns import Backlog, InFlight, Turn
 from topologies.forwarding import send_output
 from topologies.resources import context
 from topologies.topics import (
@@ -47,8 +49,11 @@ TOPICS: dict[str, TopicT] = {
     "exports": written_topic,
 }
 BREAKS = settings.pipeline_breaks
-SEND = "send"  # a batch's last step: its output sent on, its message acknowledged
+SEND = "send"  # a batch's last step: its output sent on, its messages acknowledged
 OVERFLOW = "plugins_overflow"
+
+
+Messages = list[Any]  # Faust events of one partition, handled as one batch
 
 
 def _merge(first: StageOutput, then: StageOutput) -> StageOutput:
@@ -59,48 +64,87 @@ def _merge(first: StageOutput, then: StageOutput) -> StageOutput:
     )
 
 
+def _events(messages: Messages) -> list[dict[str, Any]]:
+    if len(messages) == 1:
+        return messages[0].value.events  # type: ignore[no-any-return]
+    return [event for message in messages for event in message.value.events]
+
+
+def _traces(messages: Messages) -> tracing.Traces | None:
+    """The traced events' contexts the messages carry (None: tracing is off)."""
+    if not tracing.enabled:
+        return None
+    traces: tracing.Traces = {}
+    for message in messages:
+        traces.update(tracing.from_batch(message.headers))
+    return traces
+
+
 @app.agent(parse_topic, isolated_partitions=True)
 async def parse(stream: Any) -> None:
     ctx = await context()
     names, target = run_between(None, BREAKS)
 
-    async def handle(message: Any, turn: Turn) -> None:
-        carried = tracing.from_batch(message.headers) if tracing.enabled else None
-        parsed, traces = run_parse(message.value.messages, message.value.positions, carried)
+    async def handle(messages: Messages, turn: Turn) -> None:
+        parsed, traces = StageOutput(), {}
+        for message in messages:  # one at a time: each says where its own events were
+            carried = tracing.from_batch(message.headers) if tracing.enabled else None
+            out, traced = run_parse(message.value.messages, message.value.positions, carried)
+            parsed.events.extend(out.events)
+            parsed.dead_letters.extend(out.dead_letters)
+            traces.update(traced)
         out = _merge(parsed, await run_stages(ctx, names, parsed.events, traces, turn))
-        await _send_on(message, turn, target, out, traces)
+        await _send_on(messages, turn, target, out, traces)
 
-    await _each_batch(stream, [*names, SEND], handle)
+    await _each_batch(stream, [*names, SEND], handle, lambda value: len(value.messages))
 
 
 async def _each_batch(
-    stream: Any, steps: list[str], handle: Callable[[Any, Turn], Awaitable[None]]
+    stream: Any,
+    steps: list[str],
+    handle: Callable[[Messages, Turn], Awaitable[None]],
+    count: Callable[[Any], int],
 ) -> None:
-    """`handle` each message of the agent's partition, up to `PIPELINE_IN_FLIGHT` at once,
-    in order through `steps` (`app.pipeline.turns`); each acknowledges its message once
-    it is sent on, so the partition's committed offset never passes a batch not done."""
+    """`handle` the agent's partition in batches, up to `PIPELINE_IN_FLIGHT` at once, in
+    order through `steps` (`app.pipeline.turns`); each acknowledges its messages once it
+    is sent on, so the partition's committed offset never passes a batch not done. A batch
+    is one message, or all that queued up meanwhile up to what one full message holds
+    (`count` of a message's value: its events)."""
     in_flight = InFlight(steps, handle, settings.PIPELINE_IN_FLIGHT)
+    backlog = Backlog(
+        aiter(stream.noack().events()),
+        waiting=lambda: not stream.channel.empty(),
+        sizes=lambda message: (count(message.value), message.message.serialized_value_size or 0),
+        limits=(settings.KAFKA_PRODUCER_MAX_QUEUE_SIZE, settings.KAFKA_MAX_MESSAGE_BATCH_SIZE),
+    )
     try:
-        async for message in stream.noack().events():
-            await in_flight.add(message)
+        while True:
+            await in_flight.ready()  # the batch is taken only once it can start
+            try:
+                messages = await backlog.next()
+            except StopAsyncIteration:
+                break
+            await in_flight.add(messages)
         await in_flight.drain()
     finally:
         in_flight.cancel()
 
 
 async def _send_on(
-    message: Any,
+    messages: Messages,
     turn: Turn,
     target: str | None,
     out: StageOutput,
     traces: tracing.Traces | None,
     overflow: TopicT | None = plugins_overflow_topic,
 ) -> None:
-    """The batch's output to the next topic in its turn, then its message acknowledged."""
+    """The batch's output to the next topic in its turn, then its messages acknowledged."""
     await turn.enter(SEND)
-    await send_output(_topic(target), out, message.message.partition, overflow, traces)
-    message.ack()
-    _note_lag(message)
+    partition = messages[0].message.partition
+    await send_output(_topic(target), out, partition, overflow, traces)
+    for message in messages:
+        message.ack()
+    _note_lag(messages[-1])
 
 
 def _note_lag(message: Any) -> None:
@@ -109,6 +153,10 @@ def _note_lag(message: Any) -> None:
     highwater = app.consumer.highwater(tp)
     if highwater is not None:
         consumer_lag[(tp.topic, tp.partition)] = max(0, highwater - message.message.offset - 1)
+
+
+def _count_events(value: Any) -> int:
+    return len(value.events)
 
 
 def _topic(stage: str | None) -> TopicT | None:
@@ -122,12 +170,12 @@ def stage_agent(stage: str) -> AgentT[Any]:
     async def run(stream: Any) -> None:
         ctx = await context()
 
-        async def handle(message: Any, turn: Turn) -> None:
-            traces = tracing.from_batch(message.headers) if tracing.enabled else None
-            out = await run_stages(ctx, names, message.value.events, traces, turn)
-            await _send_on(message, turn, target, out, traces)
+        async def handle(messages: Messages, turn: Turn) -> None:
+            traces = _traces(messages)
+            out = await run_stages(ctx, names, _events(messages), traces, turn)
+            await _send_on(messages, turn, target, out, traces)
 
-        await _each_batch(stream, [*names, SEND], handle)
+        await _each_batch(stream, [*names, SEND], handle, _count_events)
 
     return app.agent(TOPICS[stage], name=f"topologies.chain.{stage}", isolated_partitions=True)(run)
 
@@ -140,8 +188,8 @@ async def plugins_overflow(stream: Any) -> None:
     ctx = await context()
     names, target = run_after("plugins", BREAKS)
 
-    async def handle(message: Any, turn: Turn) -> None:
-        events = message.value.events
+    async def handle(messages: Messages, turn: Turn) -> None:
+        events = _events(messages)
         await turn.enter(OVERFLOW)
         started = time.perf_counter()  # the stage's time, not the wait for its turn
         ran = await run_with_retries(
@@ -149,11 +197,11 @@ async def plugins_overflow(stream: Any) -> None:
         )
         turn.leave(OVERFLOW)
         record_stage(OVERFLOW, len(events), ran, time.perf_counter() - started)
-        traces = tracing.from_batch(message.headers) if tracing.enabled else None
+        traces = _traces(messages)
         out = _merge(ran, await run_stages(ctx, names, ran.events, traces, turn))
-        await _send_on(message, turn, target, out, traces, overflow=None)
+        await _send_on(messages, turn, target, out, traces, overflow=None)
 
-    await _each_batch(stream, [OVERFLOW, *names, SEND], handle)
+    await _each_batch(stream, [OVERFLOW, *names, SEND], handle, _count_events)
 
 
 plugins = stage_agent("plugins")

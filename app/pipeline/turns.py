@@ -7,12 +7,16 @@ still in a later stage, and keeps every step in order: batch N+1 enters a step o
 batch N has left it. So persons apply a distinct id's events in order, rows are written
 in order, batches are sent on in order, and each is acknowledged after its own durable
 write, as with one batch at a time.
+
+`Backlog` takes what waits as one batch: when a partition's messages queue up behind the
+batches in flight (the chain fell behind), the next batch is all of them up to the size
+of one full message, so catching up costs one batch's round trips, not one per message.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -66,12 +70,17 @@ class InFlight(Generic[T]):
         self._depth = depth
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def add(self, item: T) -> None:
-        """Start handling `item` once fewer than `depth` batches are in flight."""
+    async def ready(self) -> None:
+        """Wait until fewer than `depth` batches are in flight; raises a failed batch's
+        error."""
         self._reap()
         while len(self._tasks) >= self._depth:
             await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
             self._reap()
+
+    async def add(self, item: T) -> None:
+        """Start handling `item` once fewer than `depth` batches are in flight."""
+        await self.ready()
         loop = asyncio.get_running_loop()
         mine = {step: loop.create_future() for step in self._steps}
         turn, self._last = Turn(self._last, mine), mine
@@ -101,3 +110,46 @@ class InFlight(Generic[T]):
         for task in self._tasks:
             task.cancel()
         self._tasks = []
+
+
+class Backlog(Generic[T]):
+    """A partition's messages in batches: one message when the next is not there yet, all
+    that already wait when they queued up, up to `limits` together.
+
+    `sizes(item)` is an item's (events, bytes) and `limits` the most of each in one batch;
+    a first item over them comes alone. `waiting()` says whether the next item is already
+    there, so taking it does not wait. An item taken that would overflow the batch is kept
+    for the next one, so items come out in order, each once.
+    """
+
+    def __init__(
+        self,
+        items: AsyncIterator[T],
+        waiting: Callable[[], bool],
+        sizes: Callable[[T], tuple[int, int]],
+        limits: tuple[int, int],
+    ) -> None:
+        self._items = items
+        self._waiting = waiting
+        self._sizes = sizes
+        self._limits = limits
+        self._kept: list[T] = []
+
+    async def next(self) -> list[T]:
+        """The next batch; raises StopAsyncIteration once the items have ended."""
+        first = self._kept.pop() if self._kept else await anext(self._items)
+        batch = [first]
+        events, size = self._sizes(first)
+        most_events, most_bytes = self._limits
+        while self._waiting():
+            try:
+                item = await anext(self._items)
+            except StopAsyncIteration:
+                break
+            more_events, more_bytes = self._sizes(item)
+            if events + more_events > most_events or size + more_bytes > most_bytes:
+                self._kept.append(item)
+                break
+            batch.append(item)
+            events, size = events + more_events, size + more_bytes
+        return batch

@@ -1,14 +1,15 @@
 """Real faults against a real worker: a server stopped mid-run, a poison message.
 
-A server that is down makes its stage wait; when it is back every event is stored and
-none went to the dead-letter topic. A message too large to forward becomes one dead
-letter and its neighbours are stored.
+A server that is down makes its stage wait; when it is back every event is stored, none
+went to the dead-letter topic, and what queued up meanwhile goes on in few batches. A
+message too large to forward becomes one dead letter and its neighbours are stored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import subprocess
 import uuid
@@ -131,6 +132,51 @@ async def test_a_stopped_server_stalls_the_chain_and_no_valid_event_is_dead_lett
             await asyncio.sleep(0.5)
         assert await health(port) == (200, {"status": "ok"})
         assert await dead_letters_for(uuids_of(before + after)) == []
+
+
+async def stage_batches(port: int) -> dict[str, float]:
+    """Batches each stage has taken so far, from the worker's /metrics."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics") as response,
+    ):
+        text = await response.text()
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        match = re.fullmatch(r"plugin_server_stage_batch_size_count\{(.*)\} (\S+)", line)
+        stage = match and re.search(r'stage="(\w+)"', match.group(1))
+        if match and stage:
+            counts[stage.group(1)] = counts.get(stage.group(1), 0.0) + float(match.group(2))
+    return counts
+
+
+async def test_what_queued_up_during_an_outage_goes_on_in_few_batches() -> None:
+    run, port = uuid.uuid4().hex[:8], free_port()
+    async with LocalCluster(
+        run_id=run,
+        input_topic=f"backlog_{run}_input",
+        events_store="postgres",
+        env={**os.environ, "WORKER_HTTP_PORT": str(port)},
+    ) as cluster:
+        before = await stage_batches(port)
+        pieces = [messages(20, f"{run}{piece}") for piece in range(6)]
+        services("stop", "postgres")
+        try:
+            for piece in pieces:  # each its own batch per partition: apart by more than
+                await cluster.produce(piece)  # KAFKA_FLUSH_FREQUENCY_MS (500 ms)
+                await asyncio.sleep(1.0)
+        finally:
+            services("start", "postgres")
+        await cluster.wait_for_events(120, timeout=120)
+        after = await stage_batches(port)
+        assert await dead_letters_for(set().union(*map(uuids_of, pieces))) == []
+
+    parsed = after["parse"] - before.get("parse", 0)
+    stored = after["write"] - before.get("write", 0)
+    assert parsed >= 12  # six pieces over the partitions they fell in, one message each
+    # two batches per partition were in flight when the server went; the rest waited and
+    # went on together once it was back
+    assert stored <= parsed / 2, (parsed, stored)
 
 
 async def test_a_message_too_large_to_forward_costs_only_itself() -> None:
