@@ -6,6 +6,7 @@ passthrough in the same run.
     .venv/bin/python benchmarks/chain.py --new-persons          # a new person per event
     .venv/bin/python benchmarks/chain.py --rate 5000 --duration 30   # steady load
     .venv/bin/python benchmarks/chain.py --at-half             # a burst, then half its rate
+    .venv/bin/python benchmarks/chain.py --rate 2000 --duration 45 --pause-postgres 15
     .venv/bin/python benchmarks/chain.py --workers 2            # two worker processes
     .venv/bin/python benchmarks/chain.py --live                 # produce while it runs
     .venv/bin/python benchmarks/chain.py --profile /tmp/worker.txt   # py-spy, per stage
@@ -18,7 +19,9 @@ output to their last (the chain's first stored batch is not counted), so neither
 the machine with the producer. `--live` (implied by `--profile` and `--workers`) produces
 while the worker runs instead, and adds the CPU-seconds each process used. `--rate`
 paces the producer (events/s for `--duration` seconds) and reports p50/p99/max
-produce-to-stored latency under that steady load.
+produce-to-stored latency under that steady load. `--pause-postgres S` stops Postgres
+(SIGSTOP) for S seconds from 10 s into the paced run, and reports how long after it was
+back the chain took to store what waited and to be under a second late again.
 
 Before the chain and before the passthrough it waits for the machine to be quiet (the
 broker deletes a finished run's topics for half a minute). Each run line gives the
@@ -55,6 +58,8 @@ from benchmarks.profile_stages import print_stage_profile
 PARTITIONS = 4
 DISTINCT_IDS = 1_000
 PACE_TICK_SECONDS = 0.01  # the paced producer sends a slice of its rate this often
+PAUSE_AFTER_SECONDS = 10.0  # --pause-postgres: into the paced run
+CAUGHT_UP_MS = 1_000.0  # --pause-postgres: an event stored this soon after it was sent
 # Before the chain and before the passthrough, wait until the machine is this quiet: the
 # broker goes on deleting a finished run's topics (and the servers their databases) for
 # half a minute or more, and a run measured meanwhile shares the cores with that
@@ -71,6 +76,9 @@ class RunResult:
     # µs of CPU per event of the worker processes and of their sandboxes, between the
     # first and the last stored batch: less moved by a busy machine than the rate is
     per_event_us: dict[str, float] | None = None
+    # --pause-postgres: seconds from Postgres back until the events sent before it were all
+    # stored, and until the last event more than CAUGHT_UP_MS late was sent
+    recovery: tuple[float, float] | None = None
 
     def line(self, name: str) -> str:
         lat = self.latencies_ms
@@ -312,6 +320,26 @@ def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, flo
     return {k: v for k, v in sorted(used.items(), key=lambda kv: -kv[1]) if v >= 0.05}
 
 
+async def pause_postgres(seconds: float) -> float:
+    """Postgres stopped (every process of it) for `seconds`, PAUSE_AFTER_SECONDS from now;
+    returns when it went on again (epoch seconds)."""
+    await asyncio.sleep(PAUSE_AFTER_SECONDS)
+    subprocess.run(["pkill", "-STOP", "-x", "postgres"], check=True)
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        subprocess.run(["pkill", "-CONT", "-x", "postgres"], check=True)
+    return time.time()
+
+
+def recovery(stored: list[tuple[float, float]], resumed: float) -> tuple[float, float]:
+    """Seconds after `resumed` until what was sent before it was stored, and until the last
+    event stored more than CAUGHT_UP_MS after it was sent had been sent."""
+    drained = max((created for created, sent in stored if sent < resumed), default=resumed)
+    late = [sent for created, sent in stored if (created - sent) * 1000 > CAUGHT_UP_MS]
+    return drained - resumed, max(0.0, max(late, default=resumed) - resumed)
+
+
 def start_profiler(pid: int, path: str) -> subprocess.Popen[bytes]:
     """py-spy sampling the worker (and its sandbox processes) until it is interrupted."""
     spy = Path(sys.executable).with_name("py-spy")
@@ -365,6 +393,11 @@ async def cluster_run(args: argparse.Namespace, distinct_ids: int) -> RunResult:
         if args.profile:
             assert run.process is not None
             profiler = start_profiler(run.process.pid, args.profile)
+        pausing = (
+            asyncio.ensure_future(pause_postgres(args.pause_postgres))
+            if args.pause_postgres
+            else None
+        )
         if args.rate:
             count = await produce_paced(
                 bootstrap, input_topic, run.team_id, args.rate, args.duration, distinct_ids
@@ -400,6 +433,8 @@ async def cluster_run(args: argparse.Namespace, distinct_ids: int) -> RunResult:
             spent = sampler.between(timed_from, last_stored)
             per_event = {g: spent[g] / timed * 1e6 for g in GROUPS}
         result = RunResult(rate=rate, latencies_ms=latencies, cpu=cpu, per_event_us=per_event)
+        if pausing is not None:
+            result.recovery = recovery(stored, await pausing)
     try:
         if not args.rate:
             await settle()
@@ -435,6 +470,13 @@ async def main() -> None:
         "seconds (in one go, so both figures are of the machine in the same state)",
     )
     parser.add_argument(
+        "--pause-postgres",
+        type=float,
+        metavar="SECONDS",
+        help=f"with --rate: stop Postgres this long, {PAUSE_AFTER_SECONDS:.0f} s into the run, "
+        "and report how the chain caught up",
+    )
+    parser.add_argument(
         "--live",
         action="store_true",
         help="produce the burst while the worker runs (and measure its CPU) instead of "
@@ -444,6 +486,8 @@ async def main() -> None:
         "--profile", help="py-spy the worker into this file, print per stage (implies --live)"
     )
     args = parser.parse_args()
+    if args.pause_postgres and not args.rate:
+        parser.error("--pause-postgres needs a steady load (--rate)")
     if args.at_half:
         args.rate = None  # found from the burst
     dev_rate = (
@@ -499,6 +543,14 @@ async def _cluster_run_printed(args: argparse.Namespace, number: int) -> tuple[s
             f"{g} {us:.0f} µs" for g, us in result.per_event_us.items()
         )
     print(f"run {number}: {result.rate:,.0f} events/s{ratio}{cost}", flush=True)
+    if result.recovery:
+        drained, late = result.recovery
+        print(
+            f"  after Postgres was back: what waited stored in {drained:.1f} s, "
+            f"under {CAUGHT_UP_MS / 1000:.0f} s late again for what was sent from "
+            f"{late:.1f} s on",
+            flush=True,
+        )
     if result.cpu:
         shown = ", ".join(f"{k} {v:.1f}" for k, v in result.cpu.items())
         print(f"  CPU-seconds while it ran: {shown}", flush=True)
