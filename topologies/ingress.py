@@ -134,6 +134,9 @@ async def ingest_capture_messages() -> None:
         # gathering in the worker instead cost a round trip per message meanwhile
         fetch_min_bytes=settings.KAFKA_MAX_MESSAGE_BATCH_SIZE,
         fetch_max_wait_ms=settings.KAFKA_FLUSH_FREQUENCY_MS,
+        # a backlog comes in fills of about two batch messages a partition: at aiokafka's
+        # 1 MB, each fill made one full message and a small remainder, a batch of its own
+        max_partition_fetch_bytes=2 * settings.KAFKA_MAX_MESSAGE_BATCH_SIZE,
         request_timeout_ms=settings.KAFKA_FLUSH_FREQUENCY_MS + 40_000,  # past the wait
     )
     await consumer.start()
