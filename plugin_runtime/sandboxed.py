@@ -192,6 +192,7 @@ class SandboxTeam:
             {"op": "chain", "ids": _ids(instances), "events": events}, hold_writes=True
         )
         if type(kept) is not list or any(type(e) is not dict for e in kept):
+            self.process.close()  # a sandbox outside the contract is not asked again
             raise protocol.ProtocolError("a chain answer that is not a list of events")
         for event in kept:
             # the team's events stay the team's, whatever the sandbox says

@@ -101,6 +101,7 @@ class SandboxProcess:
         # the sandbox's own split of the last request's time between configs; the sandbox
         # runs plugin code, so this is a claim (checked for shape, never trusted as a total)
         self.spent: dict[int, tuple[float, int]] = {}
+        self._answer_due = False  # a request was sent and its answer not read yet
 
     @property
     def busy(self) -> bool:
@@ -151,10 +152,18 @@ class SandboxProcess:
                     return self._exchange(message, serve)
                 except (EOFError, OSError, protocol.ProtocolError, _Overran) as exc:
                     raise self._crashed(exc) from None
+                except BaseException:
+                    if self._answer_due:
+                        # the worker stopped serving before the answer came: what the
+                        # sandbox sends next would be taken for the next request's
+                        # answer, so this process ends, and the next request starts one
+                        self._end(at_once=True)
+                    raise
 
     def _exchange(self, message: dict[str, Any], serve: Serve) -> Any:
         assert self._sock is not None
         self.spent = {}
+        self._answer_due = True
         protocol.send(self._sock, message)
         self._last_heard = time.monotonic()
         while True:
@@ -162,9 +171,11 @@ class SandboxProcess:
             if "call" in answer:
                 self._serve(answer, serve)
             elif "done" in answer:
+                self._answer_due = False
                 self.spent = _spent(answer.get("spent"))
                 return answer["done"]
             elif "failed" in answer:
+                self._answer_due = False
                 self.spent = _spent(answer.get("spent"))
                 raise protocol.error_from(answer["failed"])
             else:
@@ -179,7 +190,10 @@ class SandboxProcess:
             reply: dict[str, Any] = {"ok": serve(name, args)}
         except Exception as exc:
             if name in protocol.NO_REPLY:
-                serve.failed(name, args, exc)
+                try:
+                    serve.failed(name, args, exc)
+                except Exception:  # recording it is for the author; the request goes on
+                    log.exception("a failed %s could not be recorded", name)
             reply = {"error": protocol.error_fields(exc)}
         if name not in protocol.NO_REPLY:
             protocol.send(self._sock, reply)
@@ -292,20 +306,26 @@ class SandboxProcess:
     def close(self) -> None:
         """End the process (it stops on its own when its channel closes)."""
         with self._lock:
-            proc = self._proc
-            if proc is None:
-                return
-            assert self._sock is not None
-            self._sock.close()
-            try:
-                proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.stderr is not None:
-                proc.stderr.close()
-            self._sock = None
-            self._discard()
+            self._end()
+
+    def _end(self, *, at_once: bool = False) -> None:
+        # `at_once`: mid-request, the process is killed rather than waited for
+        proc = self._proc
+        if proc is None:
+            return
+        assert self._sock is not None
+        self._sock.close()
+        if at_once:
+            proc.kill()
+        try:
+            proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
+        self._sock = None
+        self._discard()
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
