@@ -1,9 +1,11 @@
 """What the cluster tests share: a plugin written to a folder, a loopback HTTP sink that
-counts what plugins send it, and counting stored events."""
+counts what plugins send it, counting stored events, and reading a worker's /metrics."""
 
 from __future__ import annotations
 
 import json
+import re
+import socket
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -12,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
 from sqlalchemy import text
 
@@ -78,3 +81,35 @@ async def stored_count(cluster: LocalCluster, team_id: int) -> int:
             {"t": team_id},
         )
         return int(found.scalar_one())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples of `name` whose labels include `labels` (Prometheus text)."""
+    total = 0.0
+    for line in text.splitlines():
+        match = re.fullmatch(rf"{re.escape(name)}(?:\{{(.*)\}})? (\S+)", line)
+        if match and all(f'{k}="{v}"' in (match.group(1) or "") for k, v in labels.items()):
+            total += float(match.group(2))
+    return total
+
+
+async def metrics_text(port: int) -> str:
+    """A worker's GET /metrics."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics") as response,
+    ):
+        assert response.status == 200
+        return await response.text()
+
+
+async def stage_batches(port: int, *stages: str) -> dict[str, float]:
+    """Batches each of `stages` has taken so far, from the worker's /metrics."""
+    text = await metrics_text(port)
+    return {s: metric(text, "plugin_server_stage_batch_size_count", stage=s) for s in stages}

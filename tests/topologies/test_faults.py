@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
-import socket
 import subprocess
 import uuid
 from pathlib import Path
@@ -21,12 +19,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from app.local_cluster import LocalCluster, capture_message
+from tests.topologies.helpers import free_port, stage_batches
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTAGE_SECONDS = 12.0  # longer than the in-place retries used to last (about 7.5 s)
 DEAD_LETTER_TOPIC = "events_dead_letter_queue"
+PIECES = 10  # arriving one by one while a server is down
 
 
 def services(*args: str) -> None:
@@ -66,12 +66,6 @@ def messages(count: int, run: str) -> list[tuple[bytes, bytes]]:
 
 def uuids_of(batch: list[tuple[bytes, bytes]]) -> set[str]:
     return {orjson.loads(value)["uuid"] for _key, value in batch}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def health(port: int) -> tuple[int, dict[str, object]]:
@@ -134,22 +128,6 @@ async def test_a_stopped_server_stalls_the_chain_and_no_valid_event_is_dead_lett
         assert await dead_letters_for(uuids_of(before + after)) == []
 
 
-async def stage_batches(port: int) -> dict[str, float]:
-    """Batches each stage has taken so far, from the worker's /metrics."""
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(f"http://127.0.0.1:{port}/metrics") as response,
-    ):
-        text = await response.text()
-    counts: dict[str, float] = {}
-    for line in text.splitlines():
-        match = re.fullmatch(r"plugin_server_stage_batch_size_count\{(.*)\} (\S+)", line)
-        stage = match and re.search(r'stage="(\w+)"', match.group(1))
-        if match and stage:
-            counts[stage.group(1)] = counts.get(stage.group(1), 0.0) + float(match.group(2))
-    return counts
-
-
 async def test_what_queued_up_during_an_outage_goes_on_in_few_batches() -> None:
     run, port = uuid.uuid4().hex[:8], free_port()
     async with LocalCluster(
@@ -158,24 +136,24 @@ async def test_what_queued_up_during_an_outage_goes_on_in_few_batches() -> None:
         events_store="postgres",
         env={**os.environ, "WORKER_HTTP_PORT": str(port)},
     ) as cluster:
-        before = await stage_batches(port)
-        pieces = [messages(20, f"{run}{piece}") for piece in range(6)]
+        before = await stage_batches(port, "parse", "write")
+        pieces = [messages(20, f"{run}{piece}") for piece in range(PIECES)]
         services("stop", "postgres")
         try:
             for piece in pieces:  # each its own batch per partition: apart by more than
                 await cluster.produce(piece)  # KAFKA_FLUSH_FREQUENCY_MS (500 ms)
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(0.7)
         finally:
             services("start", "postgres")
-        await cluster.wait_for_events(120, timeout=120)
-        after = await stage_batches(port)
+        await cluster.wait_for_events(20 * PIECES, timeout=120)
+        after = await stage_batches(port, "parse", "write")
         assert await dead_letters_for(set().union(*map(uuids_of, pieces))) == []
 
-    parsed = after["parse"] - before.get("parse", 0)
-    stored = after["write"] - before.get("write", 0)
-    assert parsed >= 12  # six pieces over the partitions they fell in, one message each
-    # two batches per partition were in flight when the server went; the rest waited and
-    # went on together once it was back
+    parsed = after["parse"] - before["parse"]
+    stored = after["write"] - before["write"]
+    assert parsed >= 2 * PIECES  # each piece a message to each partition it fell in
+    # a partition's first batches were in flight when the server went (or went through
+    # before it was quite gone); the rest waited and went on together once it was back
     assert stored <= parsed / 2, (parsed, stored)
 
 

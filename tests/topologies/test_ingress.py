@@ -11,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from app.local_cluster import LocalCluster, capture_message
-from tests.topologies.test_faults import free_port, stage_batches
+from tests.topologies.helpers import free_port, stage_batches
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +26,7 @@ async def test_a_trickle_of_messages_goes_on_in_a_few_batches() -> None:
         events_store="postgres",
         env={**os.environ, "WORKER_HTTP_PORT": str(port)},
     ) as cluster:
-        before = await stage_batches(port)
+        before = await stage_batches(port, "parse")
         producer = AIOKafkaProducer(bootstrap_servers=os.environ.get("KAFKA_HOSTS"))
         await producer.start()
         try:
@@ -37,8 +37,8 @@ async def test_a_trickle_of_messages_goes_on_in_a_few_batches() -> None:
         finally:
             await producer.stop()
         await cluster.wait_for_events(MESSAGES, timeout=60)
-        after = await stage_batches(port)
+        after = await stage_batches(port, "parse")
 
-    batches = after["parse"] - before.get("parse", 0)
+    batches = after["parse"] - before["parse"]
     # 0.4 s falls in at most two fills, each a batch per partition (four): not one apiece
     assert batches <= 12, batches

@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import os
-import re
-import socket
 import uuid
 
 import aiohttp
 import pytest
 
 from app.local_cluster import LocalCluster, capture_message
+from tests.topologies.helpers import free_port, metric
 
 pytestmark = pytest.mark.integration
 
 EVENTS = 30
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def value(text: str, name: str, **labels: str) -> float:
-    """The sum of the samples of `name` whose labels include `labels`."""
-    total = 0.0
-    for line in text.splitlines():
-        match = re.fullmatch(rf"{re.escape(name)}(?:\{{(.*)\}})? (\S+)", line)
-        if match and all(f'{k}="{v}"' in (match.group(1) or "") for k, v in labels.items()):
-            total += float(match.group(2))
-    return total
 
 
 async def test_the_worker_serves_stage_plugin_and_store_metrics() -> None:
@@ -55,17 +38,17 @@ async def test_the_worker_serves_stage_plugin_and_store_metrics() -> None:
 
     # the warm-up event and ours, through every stage
     for stage in ("parse", "plugins", "persons", "write"):
-        assert value(text, "plugin_server_stage_events_total", stage=stage, outcome="in") >= EVENTS
-    assert value(text, "plugin_server_stage_events_total", stage="write", outcome="out") >= EVENTS
-    assert value(text, "plugin_server_stage_duration_seconds_count", stage="write") >= 1
-    assert value(text, "plugin_server_stage_batch_size_count", stage="parse") >= 1
-    assert value(text, "plugin_server_event_latency_seconds_count") >= EVENTS // 10
-    assert value(text, "plugin_server_store_write_duration_seconds_count", store="events") >= 1
+        assert metric(text, "plugin_server_stage_events_total", stage=stage, outcome="in") >= EVENTS
+    assert metric(text, "plugin_server_stage_events_total", stage="write", outcome="out") >= EVENTS
+    assert metric(text, "plugin_server_stage_duration_seconds_count", stage="write") >= 1
+    assert metric(text, "plugin_server_stage_batch_size_count", stage="parse") >= 1
+    assert metric(text, "plugin_server_event_latency_seconds_count") >= EVENTS // 10
+    assert metric(text, "plugin_server_store_write_duration_seconds_count", store="events") >= 1
     # lag is reported for the input topic and for the stage topics the agents read
     lags = [line for line in text.splitlines() if line.startswith("plugin_server_consumer_lag{")]
     assert any(f'messaging_destination_name="metrics_{run}_input"' in line for line in lags)
     assert any(f'messaging_destination_name="run_{run}_parse"' in line for line in lags)
     # the example plugin: process_event and on_event for each event, its budget healthy
-    assert value(text, "plugin_server_plugin_calls_total", plugin="Event stamp") >= 2 * EVENTS
-    assert value(text, "plugin_server_plugin_duration_seconds_count", plugin="Event stamp") >= 1
+    assert metric(text, "plugin_server_plugin_calls_total", plugin="Event stamp") >= 2 * EVENTS
+    assert metric(text, "plugin_server_plugin_duration_seconds_count", plugin="Event stamp") >= 1
     assert "plugin_server_plugin_budget_state" in text and 'state="healthy"' in text
