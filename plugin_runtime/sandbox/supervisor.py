@@ -163,8 +163,8 @@ class SandboxProcess:
     def _exchange(self, message: dict[str, Any], serve: Serve) -> Any:
         assert self._sock is not None
         self.spent = {}
+        protocol.send(self._sock, message)  # a request that cannot be encoded is not sent
         self._answer_due = True
-        protocol.send(self._sock, message)
         self._last_heard = time.monotonic()
         while True:
             answer = self._next()
