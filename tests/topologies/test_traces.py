@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import time
 import uuid
 from typing import Any
@@ -17,17 +16,12 @@ from aiohttp import web
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from app.local_cluster import LocalCluster
+from tests.topologies.helpers import free_port
 
 pytestmark = pytest.mark.integration
 TOKEN = "phc_traces_test"
 EVENT = "plugin_server.event.uuid"
 STAGES = ("parse", "plugins", "persons", "write", "exports")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Collector:
