@@ -9,7 +9,9 @@ starts the oldest one not started yet, unless a run of that task is still going.
 - a worker that takes the lock over from a dead one runs the periods that began while
   nobody dispatched (the lock expires within its TTL, and the window is as long);
 - a run that overruns its period is never joined by a second; the period it overran is
-  run after it, if that is still within the window, else skipped (the original skipped).
+  run after it, if that is still within the window, else skipped (the original skipped);
+- a run's key lasts as long as the lock, renewed by its worker on every tick, so the run
+  of a worker that died blocks its task no longer than the dead worker's lock does.
 
 Periods are the original's cron times in UTC (`* * * * *`, `0 * * * *`, `0 0 * * *`).
 `SCHEDULE_TEST_PERIOD_SECONDS` replaces them by periods of N, 2N and 4N seconds, so tests
@@ -36,7 +38,7 @@ log = logging.getLogger(__name__)
 
 CRON = {"runEveryMinute": "* * * * *", "runEveryHour": "0 * * * *", "runEveryDay": "0 0 * * *"}
 TEST_PERIOD_FACTOR = {"runEveryMinute": 1, "runEveryHour": 2, "runEveryDay": 4}
-RUN_MARGIN_SECONDS = 15.0  # a run's key outlives its call (bounded by TASK_TIMEOUT) by this
+RUN_MARGIN_SECONDS = 15.0  # beyond TASK_TIMEOUT, what a run may take to record its outcome
 
 
 class ScheduledTasks(Protocol):
@@ -82,7 +84,7 @@ class Scheduler:
     ) -> None:
         self._runtime, self._book = runtime, book
         self._lock_ttl, self._test_period = lock_ttl, test_period
-        self._run_ttl = task_timeout + RUN_MARGIN_SECONDS
+        self._longest_run = task_timeout + RUN_MARGIN_SECONDS
         # the catch-up window: a takeover happens within the lock's TTL of the last renewal
         self._window = timedelta(seconds=lock_ttl + 2 * tick_seconds(test_period))
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -94,8 +96,13 @@ class Scheduler:
         """Dispatch what is due if this worker holds the lock; returns runs started."""
         now = now or datetime.now(UTC)
         try:
-            self.holding = await self._book.hold(self.holder, self._lock_ttl)
-            if not self.holding:
+            await self._keep_runs()
+            held = await self._book.hold(self.holder, self._lock_ttl)
+            if held != self.holding:
+                # who dispatches is what an operator looks for when a period did not run
+                log.info("schedule: %s dispatches", "this worker" if held else "another worker")
+            self.holding = held
+            if not held:
                 return 0
             return await self._dispatch(now)
         except (RedisError, OSError) as exc:
@@ -121,13 +128,15 @@ class Scheduler:
                     f"{config_id}:{task}",
                     period,
                     self.holder,
-                    self._run_ttl,
-                    self._window.total_seconds() + self._run_ttl,
+                    self._lock_ttl,
+                    self._window.total_seconds() + self._longest_run,
                 )
                 if begun == "running":
+                    log.debug("schedule: %s still going, %s waits", task, start)
                     break  # another worker's run of this task is still going
                 self._settled.add((config_id, task, start))
                 if begun == "started":
+                    log.debug("schedule: %s of plugin config %s for %s", task, config_id, start)
                     self._running[(config_id, task)] = asyncio.create_task(
                         self._run(config_id, task, start)
                     )
@@ -147,13 +156,26 @@ class Scheduler:
                 # the run key expires on its own
                 log.warning("schedule: could not mark %s of %s ended: %s", task, config_id, exc)
 
+    def _going(self) -> dict[str, asyncio.Task[None]]:
+        return {f"{c}:{t}": run for (c, t), run in self._running.items() if not run.done()}
+
+    async def _keep_runs(self) -> None:
+        if going := self._going():
+            await self._book.keep(list(going), self.holder, self._lock_ttl)
+
     async def close(self) -> None:
-        """Let the runs going finish (each is bounded by the sandbox), give up the lock."""
-        going = [t for t in self._running.values() if not t.done()]
-        if going:
-            await asyncio.wait(going, timeout=self._run_ttl)
+        """Give up the lock, so another worker dispatches at once, and let the runs going
+        finish (each is bounded by the sandbox), keeping their keys meanwhile."""
         try:
             await self._book.release(self.holder)
         except Exception as exc:
             log.warning("schedule: could not release the lock: %s", exc)
+        deadline = asyncio.get_running_loop().time() + self._longest_run
+        tick = tick_seconds(self._test_period)
+        while (going := self._going()) and asyncio.get_running_loop().time() < deadline:
+            try:
+                await self._keep_runs()
+            except Exception as exc:
+                log.warning("schedule: could not keep the runs going: %s", exc)
+            await asyncio.wait(going.values(), timeout=tick)
         await self._book.close()

@@ -4,7 +4,8 @@ Cluster: Redis, shared by every worker. The lock `plugin-server:locks:schedule` 
 one worker that dispatches (as the original); a period key per (config, task, period
 start) says that period was started, so a worker taking over never runs it again; a run
 key per (config, task) says a run is going, so no second run of the task starts beside
-it, on any worker. Embedded: the same in process memory.
+it, on any worker. Its worker renews it each tick, as the holder renews the lock, so the
+run key of a worker that died lapses with its lock. Embedded: the same in process memory.
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ if not redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 'run
 redis.call('set', KEYS[2], ARGV[1], 'PX', ARGV[3])
 return 'started'
 """
+# renew those of the run keys that are still this holder's
+_KEEP = """
+for _, key in ipairs(KEYS) do
+  if redis.call('get', key) == ARGV[1] then redis.call('pexpire', key, ARGV[2]) end
+end
+return 0
+"""
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
@@ -48,6 +56,10 @@ class ScheduleBook(Protocol):
     async def begin(
         self, run: str, period: str, holder: str, run_ttl: float, period_ttl: float
     ) -> Begun: ...
+
+    async def keep(self, runs: list[str], holder: str, ttl_seconds: float) -> None:
+        """Renew the run keys of `runs` that `holder` still has, for `ttl_seconds`."""
+        ...
 
     async def end(self, run: str, holder: str) -> None: ...
 
@@ -79,6 +91,10 @@ class RedisScheduleBook:
         answer = await self._redis.eval(_BEGIN, 2, *keys, holder, _ms(run_ttl), _ms(period_ttl))
         text = answer.decode() if isinstance(answer, bytes) else str(answer)
         return "started" if text == "started" else "running" if text == "running" else "done"
+
+    async def keep(self, runs: list[str], holder: str, ttl_seconds: float) -> None:
+        keys = [f"{self._prefix}:run:{run}" for run in runs]
+        await self._redis.eval(_KEEP, len(keys), *keys, holder, _ms(ttl_seconds))
 
     async def end(self, run: str, holder: str) -> None:
         await self._redis.eval(_RELEASE, 1, f"{self._prefix}:run:{run}", holder)
@@ -123,6 +139,11 @@ class MemoryScheduleBook:
         self._set(f"run:{run}", holder, run_ttl)
         self._set(f"period:{period}", holder, period_ttl)
         return "started"
+
+    async def keep(self, runs: list[str], holder: str, ttl_seconds: float) -> None:
+        for run in runs:
+            if self._get(f"run:{run}") == holder:
+                self._set(f"run:{run}", holder, ttl_seconds)
 
     async def end(self, run: str, holder: str) -> None:
         if self._get(f"run:{run}") == holder:

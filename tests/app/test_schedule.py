@@ -50,6 +50,7 @@ class Tasks:
         self.runs, self.seconds, self.name = runs, seconds, ""
         self.going: Counter[tuple[int, str]] = Counter()
         self.most_at_once = 0  # runs of one task going at the same time
+        self.spans: list[tuple[int, str, float, float]] = []  # monotonic start and end
 
     def scheduled_tasks(self) -> list[tuple[int, str]]:
         return [(7, "runEveryMinute"), (7, "runEveryHour"), (8, "runEveryMinute")]
@@ -59,8 +60,12 @@ class Tasks:
         self.going[config, task] += 1
         self.most_at_once = max(self.most_at_once, self.going[config, task])
         self.runs.append((config, task, period, self.name))
-        await asyncio.sleep(self.seconds)
-        self.going[config, task] -= 1
+        began = time.monotonic()
+        try:
+            await asyncio.sleep(self.seconds)
+        finally:
+            self.going[config, task] -= 1
+            self.spans.append((config, task, began, time.monotonic()))
         return True
 
 
@@ -123,6 +128,71 @@ async def test_a_run_that_overruns_is_not_joined_and_its_period_runs_after_it():
     assert 2 <= len(minute) <= 4
     assert tasks.most_at_once == 1
     assert minute == sorted(set(minute))
+
+
+@pytest.mark.integration
+async def test_a_dead_dispatchers_unfinished_run_holds_its_task_only_as_long_as_its_lock():
+    namespace, runs = f"t{uuid.uuid4().hex[:8]}:", []
+    stuck, quick = Tasks(runs, seconds=60), Tasks(runs)
+    stuck.name, quick.name = "dead", "alive"
+    # the run key outlived the lock by far when it lasted TASK_TIMEOUT + 15 s unrenewed
+    options = {"lock_ttl": 1, "task_timeout": 10, "test_period": 0.2}
+    dead = Scheduler(stuck, await _redis_book(namespace), **options)
+    alive = Scheduler(quick, await _redis_book(namespace), **options)
+    while not stuck.going:  # the first dispatcher starts its runs, then dies amid them
+        await dead.tick()
+        await alive.tick()
+        await asyncio.sleep(0.05)
+    died = datetime.now(UTC)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        await alive.tick()
+        await asyncio.sleep(0.05)
+    stopped = datetime.now(UTC)
+    await alive.close()
+    for run in dead._running.values():
+        run.cancel()
+    for config, task in [(7, "runEveryMinute"), (8, "runEveryMinute")]:
+        ran = {p for c, t, p, name in runs if (c, t) == (config, task) and name == "alive"}
+        # the lock and the dead run's key lapse within 1 s; a tick later the task runs
+        after = period_starts(task, died, stopped, test_period=0.2)
+        due = [p for p in after if 1.5 < (p - died).total_seconds() < 2.7]
+        assert due and set(due) <= ran, (config, task, sorted(ran), due)
+
+
+@pytest.mark.integration
+async def test_a_closing_worker_hands_the_lock_on_at_once_and_its_runs_are_not_joined():
+    namespace, runs = f"t{uuid.uuid4().hex[:8]}:", []
+    slow, other = Tasks(runs, seconds=2), Tasks(runs)
+    slow.name, other.name = "closing", "next"
+    # the runs outlast the lock: only their renewed keys keep a second run off
+    options = {"lock_ttl": 1.5, "task_timeout": 10, "test_period": 0.2}
+    closing = Scheduler(slow, await _redis_book(namespace), **options)
+    taking = Scheduler(other, await _redis_book(namespace), **options)
+    while not slow.going:
+        await closing.tick()
+        await taking.tick()
+        await asyncio.sleep(0.05)
+    closed = asyncio.create_task(closing.close())  # waits for its 2 s runs
+    began = time.monotonic()
+    took_over = None
+    while not closed.done():
+        await taking.tick()
+        if taking.holding and took_over is None:
+            took_over = time.monotonic() - began
+        await asyncio.sleep(0.05)
+    waited = time.monotonic() - began
+    for _ in range(10):  # the periods that waited for the closing worker's runs
+        await taking.tick()
+        await asyncio.sleep(0.05)
+    await taking.close()
+    assert waited >= 1.5  # close waited for the runs going
+    assert took_over is not None and took_over < 0.5  # not when the runs ended
+    closing_ends = {(c, t): end for c, t, _, end in slow.spans}
+    assert len(closing_ends) == 3
+    assert {(c, t) for c, t, *_ in other.spans} == set(closing_ends)
+    for config, task, start, _ in other.spans:
+        assert start >= closing_ends[config, task], (config, task)
 
 
 async def test_with_redis_away_nothing_is_dispatched_and_the_tick_does_not_raise():
