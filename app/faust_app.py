@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import faust
+from mode import ServiceT
 
 from app.connections import faust_broker_credentials
 from app.log_format import use_format
@@ -67,6 +68,28 @@ class PluginServerApp(faust.App):
     (creating the topics), before any consumer joins its group."""
 
     before_start: Callable[[], None] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._boot_services: list[type[ServiceT]] = []
+
+    def boot_service(self, cls: type[ServiceT]) -> type[ServiceT]:
+        """Like `app.service`, but started right after the producer, before the consumer
+        joins its group, and stopped after the agents.
+
+        Faust starts `app.service`s, tasks and timers only once the first partition
+        assignment is recovered. A rebalance waits out a dead member's session, so a
+        worker that joins then would wait that long for what it needs at any time (the
+        schedule's takeover, the stores the agents wait for)."""
+        self._boot_services.append(cls)
+        return cls
+
+    def on_init_dependencies(self) -> Iterable[ServiceT]:
+        services = list(super().on_init_dependencies())
+        boot = [cls(loop=self.loop, beacon=self.beacon) for cls in self._boot_services]
+        # children stop in reverse: these outlive the consumer and agents, not the producer
+        after = services.index(self.producer) + 1 if self.producer in services else 0
+        return [*services[:after], *boot, *services[after:]]
 
     async def on_first_start(self) -> None:
         Path(self.conf.datadir).parent.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.clickhouse import NativeClickHouse
 from app.connections import database_url
+from app.faust_app import APP_ID
 from app.migrate import migrate_sql
 from app.settings import load_settings
 from app.stores.events import ClickHouseEventStore
@@ -136,25 +137,53 @@ class LocalCluster:
 
     async def start_worker(self) -> None:
         """Start one more worker process (in the same consumer group) and wait until the
-        cluster stores an event."""
+        cluster stores an event and every running worker is a member of the group."""
         started = time.monotonic()
-        # each worker its own Faust data directory, as on separate machines
-        env = {**self.env, "DATA_DIR": f"{self.env['DATA_DIR']}/w{len(self.processes)}"}
-        with open(self.log_path, "ab") as log:
-            self.processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "app.cli", "worker"],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
+        self.spawn_worker()
         try:
             await self._wait_until_processing()
+            await self._wait_until_members(sum(p.poll() is None for p in self.processes))
         except BaseException:
             await self._stop_worker()
             raise
         self.ready_seconds = time.monotonic() - started
+
+    def spawn_worker(self) -> subprocess.Popen[bytes]:
+        """Start one more worker process and return at once."""
+        # each worker its own Faust data directory, as on separate machines
+        env = {**self.env, "DATA_DIR": f"{self.env['DATA_DIR']}/w{len(self.processes)}"}
+        with open(self.log_path, "ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "worker"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.processes.append(process)
+        return process
+
+    async def group_state(self) -> tuple[str, int]:
+        """The workers' consumer group: its state (`Stable`, `PreparingRebalance`, ...)
+        and how many members it has."""
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        admin = AIOKafkaAdminClient(**self._kafka())
+        await admin.start()
+        try:
+            (response,) = await admin.describe_consumer_groups([APP_ID])
+        finally:
+            await admin.close()
+        _error, _group, state, _protocol_type, _protocol, members, *_ = response.groups[0]
+        return str(state), len(members)
+
+    async def _wait_until_members(self, count: int, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while await self.group_state() != ("Stable", count):
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the group did not settle on {count} members; see {self.log_path}"
+                )
+            await asyncio.sleep(0.2)
 
     def kill_worker(self, which: int = -1) -> None:
         """`kill -9` a worker (the last started by default): no shutdown, no flush, no

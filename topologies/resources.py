@@ -29,18 +29,23 @@ def context_reloader() -> Reloader | None:
     return _reloader if _ready.is_set() else None
 
 
-async def context() -> PipelineContext:
-    """The pipeline context; agents wait here until the worker has built it."""
+async def resources_ready() -> Resources:
+    """The worker's resources; waits until they are built."""
     await _ready.wait()
     assert _resources is not None
-    return _resources.context
+    return _resources
+
+
+async def context() -> PipelineContext:
+    """The pipeline context; agents wait here until the worker has built it."""
+    return (await resources_ready()).context
 
 
 async def send_dead_letter(letter: DeadLetter) -> None:
     await send_output(None, StageOutput(dead_letters=[letter]), partition=0)
 
 
-@app.service
+@app.boot_service
 class PipelineResources(Service):
     async def on_start(self) -> None:
         global _resources, _reloader

@@ -1,7 +1,8 @@
-"""The schedule on three real workers sharing the broker, Postgres and Redis: each
-period of `run_every_minute/hour/day` runs once across them, and when the dispatching
-worker is killed another takes over within `SCHEDULE_LOCK_TTL`, running the periods that
-began meanwhile. Periods are shortened by `SCHEDULE_TEST_PERIOD_SECONDS`."""
+"""The schedule on real workers sharing the broker, Postgres and Redis: each period of
+`run_every_minute/hour/day` runs once across them, and when the dispatching worker is
+killed another takes over within `SCHEDULE_LOCK_TTL`, running the periods that began
+meanwhile, even one still joining the consumer group. Periods are shortened by
+`SCHEDULE_TEST_PERIOD_SECONDS`."""
 
 from __future__ import annotations
 
@@ -73,11 +74,9 @@ async def _runs(cluster: LocalCluster) -> list[tuple[str, datetime]]:
     return found
 
 
-async def test_three_workers_run_each_period_once_and_survive_the_dispatcher(
-    tmp_path: Path,
-) -> None:
+def _cluster(tmp_path: Path) -> LocalCluster:
     run = uuid.uuid4().hex[:8]
-    async with LocalCluster(
+    return LocalCluster(
         run_id=run,
         input_topic=f"timers_{run}_input",
         events_store="postgres",
@@ -87,7 +86,25 @@ async def test_three_workers_run_each_period_once_and_survive_the_dispatcher(
             "SCHEDULE_TEST_PERIOD_SECONDS": str(PERIOD),
             "SCHEDULE_LOCK_TTL": str(LOCK_TTL),
         },
-    ) as cluster:
+    )
+
+
+def _missing_after(
+    runs: list[tuple[str, datetime]], since: datetime, until: datetime
+) -> dict[str, list[datetime]]:
+    """Per task, the periods in (since, until] that did not run."""
+    missing = {}
+    for task in TASKS.values():
+        ran = {when for t, when in runs if t == task}
+        expected = period_starts(task, since, until, test_period=PERIOD)
+        missing[task] = [p for p in expected if p not in ran]
+    return {task: periods for task, periods in missing.items() if periods}
+
+
+async def test_three_workers_run_each_period_once_and_survive_the_dispatcher(
+    tmp_path: Path,
+) -> None:
+    async with _cluster(tmp_path) as cluster:
         await cluster.start_worker()
         await cluster.start_worker()
         await asyncio.sleep(6)
@@ -106,13 +123,35 @@ async def test_three_workers_run_each_period_once_and_survive_the_dispatcher(
     # the killed worker's last second of log lines may be lost with it; every other
     # period ran, those that began while nobody dispatched included
     lost = (killed_at - timedelta(seconds=1.5), killed_at)
-    for task in TASKS.values():
-        ran = {when for t, when in runs if t == task}
-        expected = period_starts(task, first - timedelta(seconds=0.1), stopped, test_period=PERIOD)
-        missing = [p for p in expected if p not in ran and not lost[0] <= p <= lost[1]]
-        assert missing == [], (task, missing, killed_at)
-        after_kill = [
-            p for p in expected if killed_at < p <= killed_at + timedelta(seconds=LOCK_TTL)
-        ]
-        assert set(after_kill) <= ran
+    missing = _missing_after(runs, first - timedelta(seconds=0.1), stopped)
+    assert missing == {
+        task: [p for p in periods if lost[0] <= p <= lost[1]] for task, periods in missing.items()
+    }, killed_at
     print(f"{len(runs)} runs, none twice; dispatcher killed at {killed_at:%H:%M:%S.%f}")
+
+
+async def test_a_worker_still_joining_the_group_takes_the_schedule_over(tmp_path: Path) -> None:
+    """A worker that asked to join gets no partitions until the dead member's session
+    ends (10 s): the group's rebalance waits for it. It takes the schedule over within
+    the lock's TTL all the same."""
+    async with _cluster(tmp_path) as cluster:
+        pid = await _holder_pid(cluster)
+        joining = cluster.spawn_worker()
+        for _ in range(600):
+            if (await cluster.group_state())[0] != "Stable":
+                break
+            await asyncio.sleep(0.1)
+        killed_at = datetime.now(UTC)
+        cluster.kill_worker(0)
+        await asyncio.sleep(LOCK_TTL + 2)
+        state = await cluster.group_state()
+        holder = await _holder_pid(cluster)
+        stopped = datetime.now(UTC)
+        await asyncio.sleep(2)  # the last runs' log lines reach the table
+        runs = await _runs(cluster)
+    assert holder == joining.pid != pid
+    assert state[0] != "Stable"  # it took over before it had partitions
+    counts = Counter(runs)
+    assert max(counts.values()) == 1, counts.most_common(3)
+    # the periods that began while nobody dispatched ran when it took over
+    assert _missing_after(runs, killed_at, stopped - timedelta(seconds=0.5)) == {}
