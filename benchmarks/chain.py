@@ -5,6 +5,7 @@ passthrough in the same run.
     .venv/bin/python benchmarks/chain.py [--events 50000] [--runs 3] [--mode cluster|dev|both]
     .venv/bin/python benchmarks/chain.py --new-persons          # a new person per event
     .venv/bin/python benchmarks/chain.py --rate 5000 --duration 30   # steady load
+    .venv/bin/python benchmarks/chain.py --rate 5000 --timeline  # ... and its latency by second
     .venv/bin/python benchmarks/chain.py --at-half             # a burst, then half its rate
     .venv/bin/python benchmarks/chain.py --rate 2000 --duration 45 --pause-postgres 15
     .venv/bin/python benchmarks/chain.py --workers 2            # two worker processes
@@ -23,8 +24,12 @@ produce-to-stored latency under that steady load. `--pause-postgres S` stops Pos
 (SIGSTOP) for S seconds from 10 s into the paced run, and reports how long after it was
 back the chain took to store what waited and to be under a second late again.
 
-Before the chain and before the passthrough it waits for the machine to be quiet (the
-broker deletes a finished run's topics for half a minute). Each run line gives the
+First it warms the broker up with a short paced run, not counted (`--no-warm-up` skips
+it): a broker just started runs its code interpreted until the JIT has compiled it, and
+in a first run after `scripts/services.sh up` it took four times the CPU it took later
+(17.2 CPU-seconds against 4.4 in a 30 s run at 5,000 events/s). Before the chain and
+before the passthrough it waits for the machine to be quiet (the broker deletes a
+finished run's topics for half a minute). Each run line gives the
 workers' and their sandboxes' CPU per event over the timed window, when the sampling
 (every 0.25 s, from /proc) covered all of it.
 """
@@ -65,6 +70,7 @@ CAUGHT_UP_MS = 1_000.0  # --pause-postgres: an event stored this soon after it w
 # half a minute or more, and a run measured meanwhile shares the cores with that
 QUIET_SHARE = 0.15  # of all cores busy, over one second
 SETTLE_TIMEOUT_SECONDS = 120.0
+WARM_UP_RATE, WARM_UP_SECONDS = 3_000, 20.0
 
 
 @dataclass
@@ -79,6 +85,23 @@ class RunResult:
     # --pause-postgres: seconds from Postgres back until the events sent before it were all
     # stored, and until the last event more than CAUGHT_UP_MS late was sent
     recovery: tuple[float, float] | None = None
+    # --rate: (epoch seconds stored, epoch seconds sent) of each event
+    stored: list[tuple[float, float]] | None = None
+
+    def timeline(self) -> list[str]:
+        """p50/p99/max latency of the events sent in each second of a paced run: whether
+        the tail is a few stalls or a queue that grew."""
+        if not self.stored:
+            return []
+        began = min(sent for _, sent in self.stored)
+        by_second: dict[int, list[float]] = {}
+        for stored, sent in self.stored:
+            by_second.setdefault(int(sent - began), []).append((stored - sent) * 1000)
+        lines = [f"{'sent in second':>16}{'events':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"]
+        for second, lat in sorted(by_second.items()):
+            p50, p99 = statistics.median(lat), percentile(lat, 0.99)
+            lines.append(f"{second:>16}{len(lat):>9,}{p50:>9,.0f}{p99:>9,.0f}{max(lat):>9,.0f}")
+        return lines
 
     def line(self, name: str) -> str:
         lat = self.latencies_ms
@@ -271,6 +294,8 @@ def cpu_seconds(worker_pids: set[int]) -> dict[str, float]:
         except OSError:
             continue
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        if name.startswith("kworker/"):
+            name = "kworker"  # its name shows the work queue it serves at the moment
         fields = stat[stat.rindex(")") + 2 :].split()
         pid, parent = int(entry.name), int(fields[1])
         seconds = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
@@ -433,6 +458,8 @@ async def cluster_run(args: argparse.Namespace, distinct_ids: int) -> RunResult:
             spent = sampler.between(timed_from, last_stored)
             per_event = {g: spent[g] / timed * 1e6 for g in GROUPS}
         result = RunResult(rate=rate, latencies_ms=latencies, cpu=cpu, per_event_us=per_event)
+        if args.rate:
+            result.stored = stored
         if pausing is not None:
             result.recovery = recovery(stored, await pausing)
     try:
@@ -477,6 +504,14 @@ async def main() -> None:
         "and report how the chain caught up",
     )
     parser.add_argument(
+        "--timeline", action="store_true", help="with --rate: latency by second of the run"
+    )
+    parser.add_argument(
+        "--no-warm-up",
+        action="store_true",
+        help=f"skip the {WARM_UP_SECONDS:.0f} s paced run that warms the broker up first",
+    )
+    parser.add_argument(
         "--live",
         action="store_true",
         help="produce the burst while the worker runs (and measure its CPU) instead of "
@@ -497,6 +532,8 @@ async def main() -> None:
     )
     results: list[tuple[str, RunResult]] = []
     if args.mode != "dev":
+        if not args.no_warm_up:
+            await warm_up(args)
         for _ in range(args.runs):
             results.append(await _cluster_run_printed(args, len(results) + 1))
         if args.at_half:
@@ -523,6 +560,19 @@ async def main() -> None:
         last = results[-1][1] if results else None
         events = args.events if not args.rate else None
         print_stage_profile(args.profile, events, last.cpu if last else None)
+
+
+async def warm_up(args: argparse.Namespace) -> None:
+    """A paced run through a worker, not counted, so the broker's hot code is compiled."""
+    overrides = {"rate": WARM_UP_RATE, "duration": WARM_UP_SECONDS, "workers": 1}
+    extras = {"profile": None, "pause_postgres": None, "live": False}
+    warm = argparse.Namespace(**{**vars(args), **overrides, **extras})
+    result = await cluster_run(warm, DISTINCT_IDS)
+    print(
+        f"warm-up: paced {WARM_UP_RATE:,}/s for {WARM_UP_SECONDS:.0f} s, not counted "
+        f"({result.rate:,.0f} events/s)",
+        flush=True,
+    )
 
 
 def _distinct_ids(args: argparse.Namespace) -> int:
@@ -554,6 +604,8 @@ async def _cluster_run_printed(args: argparse.Namespace, number: int) -> tuple[s
     if result.cpu:
         shown = ", ".join(f"{k} {v:.1f}" for k, v in result.cpu.items())
         print(f"  CPU-seconds while it ran: {shown}", flush=True)
+    for line in result.timeline() if args.timeline else []:
+        print(f"  {line}", flush=True)
     workers = f"{args.workers} worker{'s' if args.workers > 1 else ''}"
     load = (
         f"paced {args.rate:,}/s"
