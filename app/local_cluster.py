@@ -37,9 +37,12 @@ EXAMPLE_PLUGIN = Path(__file__).resolve().parent / "example" / "plugin"
 WORKER_STOP_SECONDS = 30.0
 
 
-def capture_message(*, team_id: int, distinct_id: str, index: int) -> tuple[bytes, bytes]:
-    """(key, value) of a capture message as PostHog's capture endpoint produces it."""
-    now = time.time()
+def capture_message(
+    *, team_id: int, distinct_id: str, index: int, now: float | None = None
+) -> tuple[bytes, bytes]:
+    """(key, value) of a capture message as PostHog's capture endpoint produces it, sent
+    `now` (epoch seconds; the current time by default)."""
+    now = time.time() if now is None else now
     data = {
         "event": "$pageview" if index % 3 else "signed_up",
         "properties": {"$current_url": f"https://example.com/p/{index % 50}", "sent": now},
