@@ -18,6 +18,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from app.cli_values import iso_time
 from app.settings import Settings, SettingsError, load_settings
+from app.topic_names import STAGE_TOPICS
 
 IDLE_LOG_INTERVAL = 30.0  # seconds between the idle mode's reminders, as the original
 
@@ -111,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument(
         "--stage",
-        choices=["parse", "plugins", "plugins_overflow", "persons", "write", "exports"],
+        choices=list(STAGE_TOPICS),
         help="only this stage's",
     )
     replay.add_argument("--team", type=int, metavar="ID", help="only this team's")

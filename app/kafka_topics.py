@@ -19,22 +19,6 @@ from app.connections import kafka_admin
 from app.settings import Settings
 
 TOPICS_VISIBLE_SECONDS = 30.0  # how long to wait for new topics to show in metadata
-DEAD_LETTER_TOPIC = "events_dead_letter_queue"  # the original's name
-# the topic each stage reads, after KAFKA_TOPIC_PREFIX (parse reads the capture batches
-# ingress makes of the input topic; a replayed capture message goes to the input topic)
-STAGE_TOPICS = {
-    "parse": "parse",
-    "plugins": "plugins",
-    "plugins_overflow": "plugins_overflow",
-    "persons": "persons",
-    "write": "write",
-    "exports": "events_written",
-}
-
-
-def stage_topic(settings: Settings, stage: str) -> str:
-    """The name of the topic `stage` reads its batches from."""
-    return f"{settings.KAFKA_TOPIC_PREFIX}{STAGE_TOPICS[stage]}"
 
 
 class TopicSetupError(RuntimeError):

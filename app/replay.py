@@ -25,10 +25,10 @@ import orjson
 from kafka import TopicPartition
 
 from app.connections import kafka_consumer, kafka_producer
-from app.kafka_topics import DEAD_LETTER_TOPIC, stage_topic
 from app.pipeline.dead_letters import REPLAY_KEY
 from app.pipeline.positions import POSITION_KEY
 from app.settings import Settings
+from app.topic_names import DEAD_LETTER_TOPIC, stage_topic
 
 POLL_MS = 1_000  # one read of the dead-letter topic waits at most this long
 # stages whose dead letters hold no replayable payload: the message was too large to

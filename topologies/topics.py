@@ -5,8 +5,8 @@ from __future__ import annotations
 from faust.types import TopicT
 
 from app.faust_app import create_app
-from app.kafka_topics import DEAD_LETTER_TOPIC, stage_topic
 from app.settings import get_settings
+from app.topic_names import DEAD_LETTER_TOPIC, stage_topic
 from schemas.records import CaptureBatch, DeadLetter, EventBatch
 
 settings = get_settings()
