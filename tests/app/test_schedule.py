@@ -130,19 +130,32 @@ async def test_a_run_that_overruns_is_not_joined_and_its_period_runs_after_it():
     assert minute == sorted(set(minute))
 
 
+Pair = tuple[list[tuple[int, str, datetime, str]], Tasks, Tasks, Scheduler, Scheduler]
+
+
+async def _first_runs_going(seconds: float, names: tuple[str, str], **options: float) -> Pair:
+    """Two schedulers sharing a fresh namespace of the real Redis, the first one's runs
+    taking `seconds`, ticked until the first (which takes the lock) has its runs going."""
+    runs: list[tuple[int, str, datetime, str]] = []
+    first, second = Tasks(runs, seconds=seconds), Tasks(runs)
+    first.name, second.name = names
+    namespace = f"t{uuid.uuid4().hex[:8]}:"
+    one = Scheduler(first, await _redis_book(namespace), **options)
+    two = Scheduler(second, await _redis_book(namespace), **options)
+    while not first.going:
+        await one.tick()
+        await two.tick()
+        await asyncio.sleep(0.05)
+    return runs, first, second, one, two
+
+
 @pytest.mark.integration
 async def test_a_dead_dispatchers_unfinished_run_holds_its_task_only_as_long_as_its_lock():
-    namespace, runs = f"t{uuid.uuid4().hex[:8]}:", []
-    stuck, quick = Tasks(runs, seconds=60), Tasks(runs)
-    stuck.name, quick.name = "dead", "alive"
-    # the run key outlived the lock by far when it lasted TASK_TIMEOUT + 15 s unrenewed
-    options = {"lock_ttl": 1, "task_timeout": 10, "test_period": 0.2}
-    dead = Scheduler(stuck, await _redis_book(namespace), **options)
-    alive = Scheduler(quick, await _redis_book(namespace), **options)
-    while not stuck.going:  # the first dispatcher starts its runs, then dies amid them
-        await dead.tick()
-        await alive.tick()
-        await asyncio.sleep(0.05)
+    # the run key outlived the lock by far when it lasted TASK_TIMEOUT + 15 s unrenewed;
+    # the first dispatcher starts its runs, then dies amid them
+    runs, _, _, dead, alive = await _first_runs_going(
+        60, ("dead", "alive"), lock_ttl=1, task_timeout=10, test_period=0.2
+    )
     died = datetime.now(UTC)
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:
@@ -162,17 +175,10 @@ async def test_a_dead_dispatchers_unfinished_run_holds_its_task_only_as_long_as_
 
 @pytest.mark.integration
 async def test_a_closing_worker_hands_the_lock_on_at_once_and_its_runs_are_not_joined():
-    namespace, runs = f"t{uuid.uuid4().hex[:8]}:", []
-    slow, other = Tasks(runs, seconds=2), Tasks(runs)
-    slow.name, other.name = "closing", "next"
     # the runs outlast the lock: only their renewed keys keep a second run off
-    options = {"lock_ttl": 1.5, "task_timeout": 10, "test_period": 0.2}
-    closing = Scheduler(slow, await _redis_book(namespace), **options)
-    taking = Scheduler(other, await _redis_book(namespace), **options)
-    while not slow.going:
-        await closing.tick()
-        await taking.tick()
-        await asyncio.sleep(0.05)
+    _, slow, other, closing, taking = await _first_runs_going(
+        2, ("closing", "next"), lock_ttl=1.5, task_timeout=10, test_period=0.2
+    )
     closed = asyncio.create_task(closing.close())  # waits for its 2 s runs
     began = time.monotonic()
     took_over = None
