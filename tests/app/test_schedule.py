@@ -150,7 +150,7 @@ async def _first_runs_going(seconds: float, names: tuple[str, str], **options: f
 
 
 @pytest.mark.integration
-async def test_a_dead_dispatchers_unfinished_run_holds_its_task_only_as_long_as_its_lock():
+async def test_a_dead_dispatchers_unfinished_run_holds_its_task_only_as_long_as_its_lock() -> None:
     # the run key outlived the lock by far when it lasted TASK_TIMEOUT + 15 s unrenewed;
     # the first dispatcher starts its runs, then dies amid them
     runs, _, _, dead, alive = await _first_runs_going(
@@ -174,7 +174,7 @@ async def test_a_dead_dispatchers_unfinished_run_holds_its_task_only_as_long_as_
 
 
 @pytest.mark.integration
-async def test_a_closing_worker_hands_the_lock_on_at_once_and_its_runs_are_not_joined():
+async def test_a_closing_worker_hands_the_lock_on_at_once_and_its_runs_are_not_joined() -> None:
     # the runs outlast the lock: only their renewed keys keep a second run off
     _, slow, other, closing, taking = await _first_runs_going(
         2, ("closing", "next"), lock_ttl=1.5, task_timeout=10, test_period=0.2
