@@ -139,8 +139,9 @@ async def ingest_capture_messages() -> None:
         max_partition_fetch_bytes=2 * settings.KAFKA_MAX_MESSAGE_BATCH_SIZE,
         request_timeout_ms=settings.KAFKA_FLUSH_FREQUENCY_MS + 40_000,  # past the wait
     )
-    await consumer.start()
     try:
+        # inside: a worker stopped while the consumer joins its group still closes it
+        await consumer.start()
         while True:
             polled = await consumer.getmany(timeout_ms=POLL_TIMEOUT_MS)
             if not polled:
