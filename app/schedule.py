@@ -67,6 +67,11 @@ def period_starts(
     return starts
 
 
+def _run_key(config_id: int, task: str) -> str:
+    """What the book calls a task's runs: one going at a time per config and task."""
+    return f"{config_id}:{task}"
+
+
 def tick_seconds(test_period: float) -> float:
     """How often workers tick: each second, or often enough for a test's short periods."""
     return min(1.0, test_period / 4) if test_period > 0 else 1.0
@@ -125,7 +130,7 @@ class Scheduler:
                     continue
                 period = f"{config_id}:{task}:{start.isoformat()}"
                 begun = await self._book.begin(
-                    f"{config_id}:{task}",
+                    _run_key(config_id, task),
                     period,
                     self.holder,
                     self._lock_ttl,
@@ -151,13 +156,13 @@ class Scheduler:
             log.exception("schedule: %s of plugin config %s could not run", task, config_id)
         finally:
             try:
-                await self._book.end(f"{config_id}:{task}", self.holder)
+                await self._book.end(_run_key(config_id, task), self.holder)
             except Exception as exc:
                 # the run key expires on its own
                 log.warning("schedule: could not mark %s of %s ended: %s", task, config_id, exc)
 
     def _going(self) -> dict[str, asyncio.Task[None]]:
-        return {f"{c}:{t}": run for (c, t), run in self._running.items() if not run.done()}
+        return {_run_key(*key): run for key, run in self._running.items() if not run.done()}
 
     async def _keep_runs(self) -> None:
         if going := self._going():
