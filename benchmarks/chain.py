@@ -315,28 +315,32 @@ def cpu_seconds(worker_pids: set[int]) -> dict[str, float]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
+        found = _process_stat(int(entry.name))
+        if found is None:
             continue
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        name, parent, seconds = found
         if name.startswith("kworker/"):
             name = "kworker"  # its name shows the work queue it serves at the moment
-        fields = stat[stat.rindex(")") + 2 :].split()
-        pid, parent = int(entry.name), int(fields[1])
-        seconds = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        pid = int(entry.name)
         group = "worker" if pid in worker_pids else "sandbox" if parent in worker_pids else name
         usage[group] = usage.get(group, 0.0) + seconds
     return usage
 
 
-def _process_seconds(pid: int) -> float:
+def _process_stat(pid: int) -> tuple[str, int, float] | None:
+    """(command name, parent pid, CPU-seconds so far) of a process, None once it is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return 0.0
+        return None
     fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    seconds = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return stat[stat.index("(") + 1 : stat.rindex(")")], int(fields[1]), seconds
+
+
+def _process_seconds(pid: int) -> float:
+    found = _process_stat(pid)
+    return found[2] if found is not None else 0.0
 
 
 def workers_cpu_seconds(worker_pids: set[int]) -> dict[str, float]:
